@@ -1,0 +1,3 @@
+from chromo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""One call from a profile to arrays: manifest + saved splits + canvas cache, and batches from memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from chromo.data.canvas import DARK_ON_LIGHT, build_cache
+from chromo.data.manifest import build_manifest
+from chromo.data.splits import load_or_make
+
+NATIVE_QUERY = {"pki3": "ki", "synthetic": "ki", "bioimlab": "mi"}
+
+
+@dataclass
+class Split:
+    images: np.ndarray     # uint8 [N, C, C], chromosome bright on zero
+    labels: np.ndarray     # int [N], classes 1..24
+    cells: np.ndarray      # str [N]
+    paths: np.ndarray      # str [N], relative to the data root
+    index: np.ndarray      # int [N], manifest rows
+
+    def __len__(self):
+        return len(self.labels)
+
+
+@dataclass
+class Prepared:
+    dataset: str
+    manifest: pd.DataFrame  # with a 'split' column (NaN for cells outside a subset)
+    splits: pd.DataFrame
+    images: np.ndarray      # memory-mapped cache, manifest order
+    meta: dict              # canvas, scale, clipped_to_fit, ...
+
+    def split(self, name: str) -> Split:
+        idx = np.flatnonzero((self.manifest["split"] == name).to_numpy())
+        m = self.manifest.iloc[idx]
+        return Split(np.ascontiguousarray(self.images[idx]), m["label"].to_numpy(), m["cell"].to_numpy().astype(str),
+                     m["path"].to_numpy().astype(str), idx)
+
+    def preprocessing(self) -> dict:
+        """What `chromo classify` needs to place new images exactly as the training images were."""
+        return {"dataset": self.dataset, "canvas": self.meta["canvas"], "scale": self.meta["scale"],
+                "scale_mode": self.meta["scale_mode"], "dark_on_light": DARK_ON_LIGHT[self.dataset]}
+
+
+_PREPARED: dict = {}
+
+
+def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
+    """Manifest, the profile's saved splits and the canvas cache of one dataset (memoised per config)."""
+    root = None if dataset == "synthetic" else cfg.data_root()
+    key = (cfg.digest(), dataset, str(root))
+    if key not in _PREPARED:
+        manifest, _ = build_manifest(dataset, root, synthetic_seed=cfg.seed)
+        splits = load_or_make(cfg, dataset, manifest)
+        manifest = manifest.merge(splits[["cell", "split"]], on="cell", how="left")
+        images, meta = build_cache(manifest, root, cfg.cache(), cfg.canvas, cfg.scale_mode, cfg.scale_quantile,
+                                   progress)
+        _PREPARED[key] = Prepared(dataset, manifest, splits, images, meta)
+    return _PREPARED[key]
+
+
+def to_tensor(images: np.ndarray, channels_last: bool = False) -> torch.Tensor:
+    """uint8 [B, C, C] -> float [B, 1, C, C] in [0, 1]."""
+    x = torch.from_numpy(np.asarray(images)).unsqueeze(1).float().div_(255)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator | None = None):
+    """Index batches over n items, shuffled when a generator is given."""
+    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size].numpy()

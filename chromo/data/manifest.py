@@ -1,0 +1,205 @@
+"""Readers for the public data sets as published, and the manifest: one row per image.
+
+pki3:     single_clase/<slide>.<cell>.tiff/claseK/claseK_<i>_<slide>.<cell>.tiff   (G-band, KI style)
+bioimlab: single_chromosomes/<cell>/<cell> <K><a|b>.bmp                            (Q-band, MI style)
+synthetic: generated from the CC0 ideogram band tables (chromo.data.synthetic), never real.
+
+Quirks are handled and counted, never silently: RGB/RGBA files are converted to grayscale (counted in
+``converted``), images in class folders outside 1..24 are excluded and listed (pki3's stray clase25),
+unreadable files raise a DataError naming the file unless ``on_error='skip'`` (then listed).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from chromo import karyotype
+
+PKI3_FILE = re.compile(r"^clase(\d+)_(\d+)_([^._]+)\.(\d+)\.tiff?$", re.I)
+PKI3_CLASS_DIR = re.compile(r"^clase(\d+)$", re.I)
+BIOIMLAB_FILE = re.compile(r"^(\d+) (\d+)([ab]?)\.bmp$", re.I)  # X/Y of XY cells carry no a/b
+INCOMPLETE_BELOW = 44  # a cell with fewer chromosomes is flagged incomplete (pki3's 36-chromosome cell)
+COLUMNS = ["dataset", "path", "cell", "slide", "label", "homologue", "width", "height", "mode",
+           "cell_count", "cell_formula", "abnormal", "incomplete"]
+
+
+class DataError(RuntimeError):
+    """Bad input data; the message names the file or folder and the problem."""
+
+
+@dataclass
+class Report:
+    """What a reader did besides reading: exclusions with reasons, conversions, skips."""
+    excluded: list = field(default_factory=list)   # [{path, reason}]
+    converted: int = 0                             # RGB/RGBA files read as grayscale
+    skipped: list = field(default_factory=list)    # unreadable files skipped on request [{path, reason}]
+
+
+def _rel(p: Path, root) -> str:
+    try:
+        return str(Path(p).relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+def _header(path: Path, on_error: str, report: Report):
+    """(width, height, mode) from the file header, or None when skipped."""
+    try:
+        with Image.open(path) as im:
+            return im.size[0], im.size[1], im.mode
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        if on_error == "skip":
+            report.skipped.append({"path": str(path), "reason": f"unreadable image: {e}"})
+            return None
+        raise DataError(f"{path}: unreadable image ({e}). Pass on_error='skip' (--skip-unreadable) "
+                        "to skip and list such files.") from e
+
+
+def read_pki3(root: Path, on_error: str = "raise") -> tuple[list[dict], Report]:
+    base = Path(root) / "pki3" / "single_clase"
+    if not base.is_dir():
+        raise DataError(f"{base}: pki3 folder not found (expected pki3/single_clase/<slide>.<cell>.tiff/claseK/)")
+    rows, rep = [], Report()
+    for cell_dir in sorted(base.iterdir()):
+        if not cell_dir.is_dir():
+            rep.excluded.append({"path": _rel(cell_dir, root), "reason": "not a cell folder"})
+            continue
+        m = re.match(r"^([^.]+)\.(\d+)\.tiff?$", cell_dir.name)
+        if not m:
+            rep.excluded.append({"path": _rel(cell_dir, root), "reason": "cell folder name is not <slide>.<cell>.tiff"})
+            continue
+        slide, cell = m.group(1), f"{m.group(1)}.{m.group(2)}"
+        n_before = len(rows)
+        for class_dir in sorted(cell_dir.iterdir()):
+            cm = PKI3_CLASS_DIR.match(class_dir.name)
+            files = sorted(class_dir.iterdir()) if class_dir.is_dir() else [class_dir]
+            if not cm:
+                for f in files:
+                    rep.excluded.append({"path": _rel(f, root), "reason": f"unrecognised class folder '{class_dir.name}'"})
+                continue
+            k = int(cm.group(1))
+            for f in files:
+                if not 1 <= k <= 24:
+                    rep.excluded.append({"path": _rel(f, root), "reason": f"class folder clase{k} outside 1..24 "
+                                         "(labelling error; the class is not guessed)"})
+                    continue
+                fm = PKI3_FILE.match(f.name)
+                if not fm or int(fm.group(1)) != k:
+                    rep.excluded.append({"path": _rel(f, root), "reason": "file name is not claseK_<i>_<slide>.<cell>.tiff"})
+                    continue
+                h = _header(f, on_error, rep)
+                if h is None:
+                    continue
+                rows.append(dict(dataset="pki3", path=str(f.relative_to(root)), cell=cell, slide=slide, label=k,
+                                 homologue=int(fm.group(2)), width=h[0], height=h[1], mode=h[2]))
+        if len(rows) == n_before:
+            rep.excluded.append({"path": _rel(cell_dir, root), "reason": "empty cell (no chromosome images)"})
+    return rows, rep
+
+
+def read_bioimlab(root: Path, on_error: str = "raise") -> tuple[list[dict], Report]:
+    base = Path(root) / "bioimlab" / "single_chromosomes"
+    if not base.is_dir():
+        raise DataError(f"{base}: bioimlab folder not found (expected bioimlab/single_chromosomes/<cell>/)")
+    rows, rep = [], Report()
+    for cell_dir in sorted(base.iterdir(), key=lambda p: (len(p.name), p.name)):
+        if not cell_dir.is_dir():
+            rep.excluded.append({"path": _rel(cell_dir, root), "reason": "not a cell folder"})
+            continue
+        n_before = len(rows)
+        for f in sorted(cell_dir.iterdir()):
+            m = BIOIMLAB_FILE.match(f.name)
+            if not m or m.group(1) != cell_dir.name:
+                rep.excluded.append({"path": _rel(f, root), "reason": "file name is not '<cell> <K>[a|b].bmp'"})
+                continue
+            k = int(m.group(2))
+            if not 1 <= k <= 24:
+                rep.excluded.append({"path": _rel(f, root), "reason": f"class {k} outside 1..24"})
+                continue
+            h = _header(f, on_error, rep)
+            if h is None:
+                continue
+            rows.append(dict(dataset="bioimlab", path=str(f.relative_to(root)), cell=cell_dir.name, slide=cell_dir.name,
+                             label=k, homologue="ab".index(m.group(3).lower() or "a"), width=h[0], height=h[1], mode=h[2]))
+        if len(rows) == n_before:
+            rep.excluded.append({"path": _rel(cell_dir, root), "reason": "empty cell (no chromosome images)"})
+    return rows, rep
+
+
+def _finish(rows: list[dict], dataset: str, rep: Report) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in
+                                     ("cell_count", "cell_formula", "abnormal", "incomplete")])
+    if df.empty:
+        raise DataError(f"no images found for dataset {dataset}")
+    rep.converted = int(df["mode"].isin(["RGB", "RGBA", "P", "LA"]).sum())
+    g = df.groupby("cell")["label"]
+    df["cell_count"] = g.transform("size").astype(int)
+    formulas = g.apply(lambda s: karyotype.formula(s.tolist()))
+    df["cell_formula"] = df["cell"].map(formulas)
+    df["incomplete"] = df["cell_count"] < INCOMPLETE_BELOW
+    df["abnormal"] = ~df["cell_formula"].map(karyotype.is_normal) & ~df["incomplete"]
+    return df[COLUMNS].reset_index(drop=True)
+
+
+def build_manifest(dataset: str, root: Path | None = None, on_error: str = "raise",
+                   synthetic_seed: int = 0) -> tuple[pd.DataFrame, Report]:
+    """One row per image: dataset, path (relative to the data root), cell, slide, label 1..24, homologue,
+    width, height, mode, cell_count, cell_formula, abnormal, incomplete."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError("on_error must be 'raise' or 'skip'")
+    if dataset == "pki3":
+        rows, rep = read_pki3(root, on_error)
+    elif dataset == "bioimlab":
+        rows, rep = read_bioimlab(root, on_error)
+    elif dataset == "synthetic":
+        from chromo.data.synthetic import synthetic_rows
+
+        rows, rep = synthetic_rows(seed=synthetic_seed), Report()
+    else:
+        raise DataError(f"unknown dataset {dataset!r}; choose pki3, bioimlab or synthetic")
+    return _finish(rows, dataset, rep), rep
+
+
+def cell_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: slide, count, formula, flags."""
+    return (manifest.groupby("cell", sort=False)
+            .agg(slide=("slide", "first"), count=("cell_count", "first"), formula=("cell_formula", "first"),
+                 abnormal=("abnormal", "first"), incomplete=("incomplete", "first"))
+            .reset_index())
+
+
+def load_image(row, root: Path | None) -> np.ndarray:
+    """Decoded grayscale uint8 array of one manifest row (RGB/RGBA converted with ITU-R 601 luma)."""
+    if row["dataset"] == "synthetic":
+        from chromo.data.synthetic import render_row
+
+        return render_row(row)
+    path = Path(root) / row["path"]
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGBA", "LA"):  # flatten onto white, as the karyogram was drawn
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im.convert("RGBA"))
+            a = np.asarray(im.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable image ({e})") from e
+    if a.size == 0:
+        raise DataError(f"{path}: empty image")
+    return a
+
+
+def listing_digest(dataset: str, root: Path | None) -> str:
+    """A cheap fingerprint of a dataset's files (names, sizes, mtimes), to know when caches are stale."""
+    h = hashlib.sha256(dataset.encode())
+    if dataset != "synthetic":
+        for p in sorted((Path(root) / dataset).rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p.relative_to(root)}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+    return h.hexdigest()[:16]

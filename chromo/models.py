@@ -1,0 +1,143 @@
+"""EResNet (the paper's Extended ResNet) and the baselines AlexNet, VGG16, ResNet-50, all with one
+interface: ``logits, features = model(x)`` for x of shape [B, 1, canvas, canvas].
+
+EResNet (section II-A, Table 4): a ResNet backbone, then the Extended Block of X units
+(Linear -> ReLU -> Dropout), then Linear to 24 classes (softmax in the loss). Variant uXcY takes the
+feature vector at the Extended Block's input (c0) or after unit Y's Linear (cY).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torchvision
+
+from chromo import N_CLASSES
+
+BASELINES = ("alexnet", "vgg16", "resnet50")
+VARIANT = re.compile(r"^eresnet-u(\d)c(\d)$")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "eresnet-u1c0"   # eresnet-uXcY, alexnet, vgg16, resnet50
+    canvas: int = 64
+    backbone: str = "resnet50"   # EResNet backbone (resnet18/34/50)
+    stem_maxpool: bool = True
+    hidden: int = 1024           # width of an Extended Block unit
+    dropout: float = 0.5
+    n_classes: int = N_CLASSES
+
+    @classmethod
+    def from_config(cls, cfg, name: str) -> "ModelConfig":
+        return cls(name=name, canvas=cfg.canvas, backbone=cfg.backbone, stem_maxpool=cfg.stem_maxpool,
+                   hidden=cfg.hidden, dropout=cfg.dropout)
+
+
+def _resnet(arch: str, maxpool: bool) -> tuple[nn.Module, int]:
+    """torchvision ResNet taking one gray channel; the final fc removed. Returns (module, feature size)."""
+    if arch not in ("resnet18", "resnet34", "resnet50"):
+        raise ValueError(f"unknown backbone {arch!r}; choose resnet18, resnet34 or resnet50")
+    net = getattr(torchvision.models, arch)(weights=None)
+    net.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    if not maxpool:
+        net.maxpool = nn.Identity()
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
+class EResNet(nn.Module):
+    def __init__(self, mc: ModelConfig, units: int, feature_at: int):
+        super().__init__()
+        if not 0 <= feature_at <= units:
+            raise ValueError(f"variant u{units}c{feature_at}: the feature unit must be 0..{units}")
+        self.feature_at = feature_at
+        self.backbone, dim = _resnet(mc.backbone, mc.stem_maxpool)
+        layers, d = [], dim
+        for _ in range(units):  # the Extended Block
+            layers.append(nn.ModuleDict({"fc": nn.Linear(d, mc.hidden), "act": nn.ReLU(inplace=False),
+                                         "drop": nn.Dropout(mc.dropout)}))
+            d = mc.hidden
+        self.units = nn.ModuleList(layers)
+        self.head = nn.Linear(d, mc.n_classes)
+        self.feature_dim = dim if feature_at == 0 else mc.hidden
+
+    def forward(self, x):
+        h = self.backbone(x)                      # [B, 2048] for resnet50
+        feat = h                                  # c0: the Extended Block's input
+        for i, u in enumerate(self.units, 1):
+            h = u["fc"](h)                        # [B, hidden]
+            if i == self.feature_at:
+                feat = h
+            h = u["drop"](u["act"](h))
+        return self.head(h), feat                 # [B, 24], [B, feature_dim]
+
+
+class ResNetBaseline(nn.Module):
+    """Plain ResNet-50 (paper's baseline): features = the pooled backbone output."""
+
+    def __init__(self, mc: ModelConfig):
+        super().__init__()
+        self.backbone, dim = _resnet("resnet50", mc.stem_maxpool)
+        self.head = nn.Linear(dim, mc.n_classes)
+        self.feature_dim = dim
+
+    def forward(self, x):
+        f = self.backbone(x)
+        return self.head(f), f
+
+
+class ClassicBaseline(nn.Module):
+    """AlexNet / VGG16 (torchvision layouts) for one channel; the adaptive pool shrinks with the canvas
+    (canvas // 32 cells a side) so the first Linear fits small inputs. Features = the penultimate FC output."""
+
+    def __init__(self, mc: ModelConfig):
+        super().__init__()
+        net = getattr(torchvision.models, mc.name)(weights=None)
+        first = net.features[0]
+        net.features[0] = nn.Conv2d(1, first.out_channels, first.kernel_size, first.stride, first.padding)
+        side = max(1, mc.canvas // 32)
+        net.avgpool = nn.AdaptiveAvgPool2d(side)
+        i_fc1 = 1 if mc.name == "alexnet" else 0
+        c_out = [m for m in net.features if isinstance(m, nn.Conv2d)][-1].out_channels
+        net.classifier[i_fc1] = nn.Linear(c_out * side * side, net.classifier[i_fc1].out_features)
+        self.features, self.avgpool = net.features, net.avgpool
+        self.body = net.classifier[:-1]         # everything up to the last Linear
+        self.head = nn.Linear(net.classifier[-1].in_features, mc.n_classes)
+        self.feature_dim = self.head.in_features
+
+    def forward(self, x):
+        f = self.body(torch.flatten(self.avgpool(self.features(x)), 1))
+        return self.head(f), f
+
+
+def build_model(mc: ModelConfig) -> nn.Module:
+    """Any model by name; checks with a dummy forward pass that the canvas suits it."""
+    m = VARIANT.match(mc.name)
+    if m:
+        units, feat = int(m.group(1)), int(m.group(2))
+        if units > 3:
+            raise ValueError(f"{mc.name}: the paper's variants have 0..3 Extended Block units")
+        model = EResNet(mc, units, feat)
+    elif mc.name == "resnet50":
+        model = ResNetBaseline(mc)
+    elif mc.name in ("alexnet", "vgg16"):
+        model = ClassicBaseline(mc)
+    else:
+        raise ValueError(f"unknown model {mc.name!r}; choose eresnet-uXcY (X=0..3, Y=0..X), "
+                         f"{', '.join(BASELINES)}")
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 1, mc.canvas, mc.canvas))
+    except RuntimeError as e:
+        raise ValueError(f"canvas {mc.canvas} px is too small for {mc.name} ({str(e).splitlines()[0]}); "
+                         "use a larger canvas (AlexNet needs at least 64)") from e
+    return model.train()
+
+
+def variants() -> list[str]:
+    """The Extended Block variants of Table 4 (X units, feature after unit Y)."""
+    return [f"eresnet-u{x}c{y}" for x in range(4) for y in range(x + 1)]
