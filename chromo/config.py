@@ -51,6 +51,7 @@ class Config:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     alpha: float = 0.5                   # weight of the center loss (eq. 3)
+    alpha_warmup_epochs: float = 0.0     # ramp alpha linearly from 0 over these epochs (0: the paper's constant)
     center_lr: float = 0.5               # Wen et al.'s rate for the class centres
     patience: int = 5                    # early stop: epochs without a better validation accuracy
     bf16: bool = True                    # bf16 autocast
@@ -99,8 +100,12 @@ class Config:
     def cache(self) -> Path:
         return self._abs(self.cache_dir)
 
-    def epochs_for(self, model: str) -> int:
-        return int(self.epochs.get(model, self.epochs.get("default", 10)))
+    def epochs_for(self, model: str, dataset: str | None = None) -> int:
+        """Epochs for a run: keys '<dataset>/<model>', '<model>', '<dataset>', then 'default'."""
+        for key in (f"{dataset}/{model}", model, dataset, "default"):
+            if key in self.epochs:
+                return int(self.epochs[key])
+        return 10
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

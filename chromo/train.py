@@ -7,6 +7,7 @@ features_<split>_<query>.npz that every analysis notebook reads.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from chromo import config as config_mod
 from chromo.data.augment import flip_batch, rotate_batch, simulate_mi_set
@@ -81,8 +82,6 @@ def run_is_done(run: Path, cfg) -> bool:
     done = Path(run) / "done.json"
     if not done.exists():
         return False
-    import json
-
     return json.loads(done.read_text()).get("config_digest") == cfg.digest()
 
 
@@ -108,7 +107,7 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
     center = CenterLoss(mc.n_classes, model.feature_dim, cfg.center_lr).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
-    epochs = cfg.epochs_for(model_name)
+    epochs = cfg.epochs_for(model_name, dataset)
     steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
     total, warmup = epochs * steps_per_epoch, min(steps_per_epoch, 200)
     state = {"epoch": 0, "step": 0, "best_val": -1.0, "bad_epochs": 0, "log": []}
@@ -139,7 +138,7 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
         model.train()
         t0, sums, n_seen, correct = time.time(), np.zeros(3), 0, 0
         bar = tqdm(list(batches(len(tr), cfg.batch_size, gen)), desc=f"{dataset}/{model_name} epoch {epoch + 1}/{epochs}",
-                   disable=not progress, leave=False, mininterval=5)
+                   disable=None if progress else True, leave=False, mininterval=5)
         for idx in bar:
             x = to_tensor(tr.images[idx])
             if cfg.flip:
@@ -152,7 +151,8 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
                 g["lr"] = _lr_at(state["step"], total, cfg.lr, warmup)
             with _autocast(cfg):
                 logits, feats = model(x)
-            loss, ls, lc = joint_loss(logits, feats, y, center, cfg.alpha)
+            ramp = min(1.0, state["step"] / (cfg.alpha_warmup_epochs * steps_per_epoch)) if cfg.alpha_warmup_epochs else 1.0
+            loss, ls, lc = joint_loss(logits, feats, y, center, cfg.alpha * ramp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -167,6 +167,7 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
         row = {"epoch": epoch + 1, "loss": sums[0] / n_seen, "loss_softmax": sums[1] / n_seen,
                "loss_center": sums[2] / n_seen, "train_acc": correct / n_seen, "val_acc": val_acc,
                "lr": opt.param_groups[0]["lr"], "images_per_s": n_seen / train_s, "epoch_s": time.time() - t0}
+        row = {k: float(v) for k, v in row.items()}  # plain floats: checkpoints load with weights_only=True
         state["log"].append(row)
         if val_acc > state["best_val"]:
             state["best_val"], state["bad_epochs"] = val_acc, 0
@@ -177,10 +178,9 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
         atomic_torch_save(last, {"model": model.state_dict(), "center": center.state_dict(),
                                  "optimizer": opt.state_dict(), "state": state, "config_digest": cfg.digest()})
         atomic_write_text(run / "log.csv", pd.DataFrame(state["log"]).to_csv(index=False))
-        if progress:
-            print(f"{dataset}/{model_name} epoch {epoch + 1}: loss {row['loss']:.3f} "
-                  f"(softmax {row['loss_softmax']:.3f}, center {row['loss_center']:.3f}) "
-                  f"train {row['train_acc']:.3f} val {val_acc:.3f} {row['images_per_s']:.0f} img/s", flush=True)
+        print(f"{dataset}/{model_name} epoch {epoch + 1}: loss {row['loss']:.3f} "
+              f"(softmax {row['loss_softmax']:.3f}, center {row['loss_center']:.3f}) "
+              f"train {row['train_acc']:.3f} val {val_acc:.3f} {row['images_per_s']:.0f} img/s", flush=True)
         if stop_after is not None and epoch + 1 >= stop_after:
             raise Interrupted(f"stopped after epoch {epoch + 1} (simulated interruption)")
     atomic_write_json(run / "done.json", {"config_digest": cfg.digest(), "epochs_run": state["epoch"],
@@ -198,11 +198,16 @@ def _payload(model, center, mc, data, cfg, epoch, val_acc) -> dict:
 def load_run(run: Path):
     """(config, dataset, model name) of a run directory."""
     run = Path(run)
-    if not (run / "config.yaml").exists():
-        raise CheckpointError(f"{run}: not a run directory (no config.yaml); train one with `chromo train`")
-    values = yaml.safe_load((run / "config.yaml").read_text())
-    cfg = config_mod.load(None, **values)
-    return cfg, run.parent.name, run.name
+    if not (run / "config.yaml").exists() or not (run / "provenance.json").exists():
+        raise CheckpointError(f"{run}: not a run directory (no config.yaml/provenance.json); "
+                              "train one with `chromo train`")
+    try:
+        values = yaml.safe_load((run / "config.yaml").read_text())
+        cfg = config_mod.load(None, **values)
+        prov = json.loads((run / "provenance.json").read_text())
+        return cfg, prov["dataset"], prov["model"]
+    except (yaml.YAMLError, json.JSONDecodeError, KeyError, TypeError, config_mod.ConfigError) as e:
+        raise CheckpointError(f"{run}: incompatible run directory ({type(e).__name__}: {e})") from e
 
 
 def load_model(run: Path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from chromo.data.manifest import DataError, listing_digest, load_image
 from chromo.io import atomic_write_json, _atomic
@@ -86,7 +86,7 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
         return np.load(npy, mmap_mode="r"), json.loads(meta_path.read_text())
     rows = manifest.to_dict("records")
     objects = []
-    for row in tqdm(rows, desc=f"decode {dataset}", disable=not progress, mininterval=2):
+    for row in tqdm(rows, desc=f"decode {dataset}", disable=None if progress else True, mininterval=2):
         try:
             objects.append(normalise(load_image(row, root), dataset))
         except DataError:

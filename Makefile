@@ -1,0 +1,41 @@
+# The two commands of README.md. Each creates the virtual environment when it is missing.
+PROFILE ?= cpu
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+
+.PHONY: book test unit regress browser-check smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+## main job: execute the notebooks with papermill (profile $(PROFILE)) and build the Jupyter Book
+book: $(STAMP)
+	$(PY) -m chromo book --profile $(PROFILE)
+
+## tests: unit tests, the nbval regression of the smoke notebooks, a smoke-profile book build
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+	$(MAKE) regress
+	$(PY) -m chromo book --profile smoke
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests
+
+regress: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/regression/sanitize.cfg \
+		--nbval-current-env tests/regression
+
+## refresh the committed smoke notebooks that the regression compares against (after an intended change)
+regress-update: $(STAMP)
+	$(PY) -m chromo book --profile smoke --no-build
+	rm -f tests/regression/*.ipynb && cp build/book-smoke/notebooks/*.ipynb tests/regression/
+
+browser-check: $(STAMP)
+	$(PY) scripts/browser_check.py book/_build/html
+
+clean:
+	rm -rf build book/_build .cache

@@ -1,0 +1,171 @@
+"""Benchmarks that print figures (not timed tests).
+
+    python -m chromo.bench data [--config cpu]        cache build time and loader throughput
+    python -m chromo.bench train [--config cpu]       EResNet training images/s and share of measured peak
+    python -m chromo.bench matching [--json]          ms per 46-chromosome cell and the beta-sweep time
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+
+def bench_data(cfg, dataset: str) -> dict:
+    from chromo.data.augment import flip_batch
+    from chromo.data.canvas import build_cache
+    from chromo.data.loader import batches, prepare, to_tensor
+    from chromo.data.manifest import build_manifest
+
+    root = None if dataset == "synthetic" else cfg.data_root()
+    t = time.perf_counter()
+    m, _ = build_manifest(dataset, root)
+    manifest_s = time.perf_counter() - t
+    tmp = tempfile.mkdtemp()
+    try:
+        t = time.perf_counter()
+        build_cache(m, root, tmp, cfg.canvas, cfg.scale_mode, progress=False)
+        build_s = time.perf_counter() - t
+    finally:
+        shutil.rmtree(tmp)
+    tr = prepare(cfg, dataset, progress=False).split("train")
+    gen = torch.Generator().manual_seed(0)
+    n, t = 0, time.perf_counter()
+    for _ in range(3):  # three epochs of batches, as training draws them (index, to float, flip)
+        for idx in batches(len(tr), cfg.batch_size, gen):
+            x = flip_batch(to_tensor(tr.images[idx], cfg.channels_last), gen)
+            n += len(x)
+    loader = n / (time.perf_counter() - t)
+    return {"dataset": dataset, "images": len(m), "canvas": cfg.canvas, "manifest_s": round(manifest_s, 2),
+            "cache_build_s": round(build_s, 2), "loader_images_per_s": round(loader), "target_images_per_s": 5000}
+
+
+def _peak_flops(dtype) -> float:
+    """Measured matmul throughput (FLOP/s) of this device in `dtype`: the 'peak' we compare against."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    n = 2048
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    reps, t = 5, time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n ** 3 * reps / (time.perf_counter() - t)
+
+
+def bench_train(cfg, model_name: str = "eresnet-u1c0", steps: int = 6) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from chromo.losses import CenterLoss, joint_loss
+    from chromo.models import ModelConfig, build_model
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    mc = ModelConfig.from_config(cfg, model_name)
+    model = build_model(mc).to(dev)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    center = CenterLoss(24, model.feature_dim).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(cfg.batch_size, 1, cfg.canvas, cfg.canvas, device=dev)
+    if cfg.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 24, (cfg.batch_size,), device=dev)
+    with FlopCounterMode(display=False) as fc:
+        model(x[:1])
+    fwd = fc.get_total_flops()
+
+    def step():
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits, f = model(x)
+        loss, _, _ = joint_loss(logits, f, y, center, cfg.alpha)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    ips = steps * cfg.batch_size / (time.perf_counter() - t)
+    peak = _peak_flops(torch.bfloat16 if cfg.bf16 else torch.float32)
+    achieved = ips * 3 * fwd  # forward + backward ~ 3x forward
+    out = {"model": model_name, "backbone": mc.backbone, "canvas": cfg.canvas, "batch": cfg.batch_size,
+           "bf16": cfg.bf16, "channels_last": cfg.channels_last, "device": dev, "threads": torch.get_num_threads(),
+           "train_images_per_s": round(ips, 1), "gflop_per_image_fwd": round(fwd / 1e9, 3),
+           "measured_matmul_peak_gflops": round(peak / 1e9, 1), "ratio_to_peak": round(achieved / peak, 3)}
+    if dev == "cuda":
+        out["gpu_utilisation_percent"] = torch.cuda.utilization()
+    return out
+
+
+def bench_matching(cfg, cells: int = 200) -> dict:
+    """LFV + LRd + assignment for one 46-chromosome cell (median over random cells) and beta 1..45 over
+    the pki3 test cells when the cpu run's features exist (else random features of the same shape)."""
+    from chromo.matching import (assign_karyotype, label_feature_vectors, label_redistribution, lfv_distances,
+                                 neg_log_softmax)
+
+    rng = np.random.default_rng(0)
+    dim = 512
+    val = rng.normal(size=(2000, dim)).astype(np.float32)
+    lfv = label_feature_vectors(val, np.arange(2000) % 24 + 1)
+    times = []
+    for _ in range(cells):
+        f = rng.normal(size=(46, dim)).astype(np.float32)
+        logits = rng.normal(size=(46, 24))
+        t = time.perf_counter()
+        d = lfv_distances(f, *lfv, metric="cosine")
+        label_redistribution(d, 40)
+        assign_karyotype(neg_log_softmax(logits))
+        times.append(time.perf_counter() - t)
+    out = {"ms_per_cell": round(1000 * float(np.median(times)), 3), "target_ms_per_cell": 2.0}
+    run = cfg.run_dir("pki3", "eresnet-u1c0")
+    from chromo.evaluate import beta_sweep
+
+    if (run / "features_test_ki.npz").exists():
+        t = time.perf_counter()
+        sweep = beta_sweep(run, range(1, 46))
+        out.update(beta_sweep_s=round(time.perf_counter() - t, 2), beta_sweep_cells=int(sweep["cell"].nunique()),
+                   beta_sweep_run=str(run.relative_to(run.parents[3])))
+    else:
+        out["beta_sweep_s"] = None
+        out["beta_sweep_note"] = f"no features at {run}; run the main job first"
+    return out
+
+
+def main(argv=None) -> int:
+    from chromo import config
+
+    ap = argparse.ArgumentParser(prog="python -m chromo.bench")
+    ap.add_argument("what", choices=["data", "train", "matching"])
+    ap.add_argument("--config", default="cpu")
+    ap.add_argument("--dataset", default="pki3")
+    ap.add_argument("--model", default="eresnet-u1c0")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    cfg = config.load(a.config)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    res = {"data": lambda: bench_data(cfg, a.dataset), "train": lambda: bench_train(cfg, a.model),
+           "matching": lambda: bench_matching(cfg)}[a.what]()
+    res["profile"] = cfg.profile
+    if a.json:
+        print(json.dumps(res, indent=2))
+    else:
+        for k, v in res.items():
+            print(f"{k:>30}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""Evaluation: per-cell accuracy (eq. 8), its mean over cells (eq. 9), overall accuracy, confusion,
+the paper's wrong-prediction notation, karyotype-formula accuracy, and the records of metrics.json."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+
+from chromo import class_name, karyotype
+from chromo.data.loader import NATIVE_QUERY
+from chromo.matching import (assign_karyotype, label_feature_vectors, label_redistribution, lfv_distances,
+                             neg_log_softmax, predict_dcnn, predict_fvm, predict_lfv)
+from chromo.train import load_features, load_run
+
+METHODS = ("dcnn", "fvm", "lfv", "lfv+lrd", "assign")
+
+
+def per_cell_accuracy(pred, true, cells) -> pd.Series:
+    """Eq. 8: A_c = (1 / n_c) * sum_{i in c} [pred_i = true_i], for every cell c."""
+    return (pd.Series(np.asarray(pred) == np.asarray(true)).groupby(np.asarray(cells), sort=False).mean())
+
+
+def mean_cell_accuracy(pred, true, cells) -> float:
+    """Eq. 9: the mean of A_c over the cells."""
+    return float(per_cell_accuracy(pred, true, cells).mean())
+
+
+def overall_accuracy(pred, true) -> float:
+    return float(np.mean(np.asarray(pred) == np.asarray(true)))
+
+
+def confusion(pred, true) -> pd.DataFrame:
+    """Rows: true class, columns: predicted class, both 1..22, X, Y."""
+    k = list(range(1, 25))
+    names = [class_name(c) for c in k]
+    return pd.DataFrame(confusion_matrix(true, pred, labels=k), index=names, columns=names)
+
+
+def wrong_predictions(pred, true, cells, homologue=None) -> pd.DataFrame:
+    """The paper's notation (Table 3): '19-2 (21)' = the 2nd chromosome 19 of the cell taken for a 21.
+    One row per cell with at least one error."""
+    df = pd.DataFrame({"cell": cells, "true": true, "pred": pred})
+    df["n"] = df.groupby(["cell", "true"]).cumcount() + 1 if homologue is None else np.asarray(homologue) + 1
+    bad = df[df["true"] != df["pred"]]
+    note = bad.apply(lambda r: f"{class_name(r.true)}-{r.n} ({class_name(r.pred)})", axis=1)
+    return (bad.assign(notation=note).groupby("cell", sort=False)["notation"]
+            .agg(lambda s: ", ".join(s)).rename("wrong_predictions").reset_index())
+
+
+def _by_cell(cells):
+    cells = np.asarray(cells)
+    for c in pd.unique(cells):
+        yield c, np.flatnonzero(cells == c)
+
+
+def predictions(run: Path, gamma: float = 1.0, beta: float = 40, distances=("cosine", "euclid"),
+                extra_penalty: float = 4.0, missing_penalty: float = 4.0, split: str = "test") -> pd.DataFrame:
+    """Every method's prediction for every test chromosome, long format: one row per
+    (chromosome, query, method, distance), with the cell, true label and, for LRd, the head flag."""
+    native = NATIVE_QUERY[load_run(run)[1]]
+    val = load_features(run, "val", native)
+    lfv = {m: label_feature_vectors(val["features"], val["labels"], gamma) for m in distances}
+    out = []
+    queries = [q for q in ("ki", "mi") if (Path(run) / f"features_{split}_{q}.npz").exists()]
+    for q in queries:
+        t = load_features(run, split, q)
+        base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
+        n = len(base)
+
+        def add(method, pred, distance=None, **extra):
+            out.append(base.assign(method=method, distance=distance, pred=np.asarray(pred, int), **extra))
+
+        add("dcnn", predict_dcnn(t["logits"]))
+        assigned = np.zeros(n, int)
+        nll = neg_log_softmax(t["logits"])
+        for _, idx in _by_cell(t["cells"]):
+            assigned[idx] = assign_karyotype(nll[idx], extra_penalty, missing_penalty)["labels"]
+        add("assign", assigned)
+        for m in distances:
+            d = lfv_distances(t["features"], *lfv[m], metric=m)
+            first, dmin = predict_lfv(d)
+            add("lfv", first, m, min_distance=dmin)
+            second, head = first.copy(), np.zeros(n, bool)
+            for _, idx in _by_cell(t["cells"]):
+                r = label_redistribution(d[idx], beta)
+                second[idx], head[idx] = r["second"], r["head"]
+            add("lfv+lrd", second, m, first=first, head=head, min_distance=dmin)
+            if q == native:   # gallery: the validation images
+                fvm_pred = predict_fvm(t["features"], val["features"], val["labels"], m)[0]
+            else:             # MI queries against the KI images of the same cell
+                ki = load_features(run, split, native)
+                fvm_pred = predict_fvm(t["features"], ki["features"], ki["labels"], m, t["cells"], ki["cells"])[0]
+            add("fvm", fvm_pred, m)
+    return pd.concat(out, ignore_index=True)
+
+
+def records(pred: pd.DataFrame, dataset: str, model: str) -> list[dict]:
+    """One metrics.json record per (method, query, distance)."""
+    recs = []
+    keys = ["method", "query", "distance"]
+    for (method, query, distance), g in pred.fillna({"distance": "-"}).groupby(keys, sort=True):
+        recs.append({"dataset": dataset, "model": model, "method": method, "query": query,
+                     "distance": None if distance == "-" else distance, "cells": int(g["cell"].nunique()),
+                     "chromosomes": len(g),
+                     "accuracy_mean_cell": mean_cell_accuracy(g["pred"], g["label"], g["cell"]),
+                     "accuracy_overall": overall_accuracy(g["pred"], g["label"])})
+    return recs
+
+
+def karyotype_table(pred: pd.DataFrame, method: str = "assign", query: str | None = None) -> pd.DataFrame:
+    """Per cell: true formula (from the labels), predicted formula (from the method's labels)."""
+    g = pred[(pred["method"] == method) & (pred["query"] == (query or pred["query"].iloc[0]))]
+    rows = []
+    for cell, c in g.groupby("cell", sort=False):
+        t, p = karyotype.formula(c["label"]), karyotype.formula(c["pred"])
+        rows.append({"cell": cell, "chromosomes": len(c), "true_formula": t, "predicted_formula": p,
+                     "abnormal": not karyotype.is_normal(t), "predicted_abnormal": not karyotype.is_normal(p),
+                     "formula_correct": t == p, "accuracy": float((c["label"] == c["pred"]).mean())})
+    return pd.DataFrame(rows)
+
+
+def karyotype_summary(table: pd.DataFrame) -> dict:
+    ab = table[table["abnormal"]]
+    return {"cells": len(table), "formula_accuracy": float(table["formula_correct"].mean()),
+            "abnormal_cells": int(len(ab)), "abnormal_detected": int(ab["formula_correct"].sum()),
+            "abnormal_flagged": int(ab["predicted_abnormal"].sum()),
+            "normal_flagged_abnormal": int((~table["abnormal"] & table["predicted_abnormal"]).sum())}
+
+
+def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
+               metric: str = "cosine", query: str | None = None) -> pd.DataFrame:
+    """Per-cell accuracy after LRd for every beta (paper Fig. 12): columns cell, beta, accuracy."""
+    native = NATIVE_QUERY[load_run(run)[1]]
+    q = query or native
+    val = load_features(run, "val", native)
+    t = load_features(run, "test", q)
+    d = lfv_distances(t["features"], *label_feature_vectors(val["features"], val["labels"], gamma), metric=metric)
+    rows = []
+    for cell, idx in _by_cell(t["cells"]):
+        for b in betas:
+            second = label_redistribution(d[idx], b)["second"]
+            rows.append({"cell": cell, "beta": b, "accuracy": float((second == t["labels"][idx]).mean())})
+    return pd.DataFrame(rows)

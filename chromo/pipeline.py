@@ -1,0 +1,168 @@
+"""The main job: execute the notebooks in order with papermill into the book, then build it.
+
+A notebook whose inputs (its source, the chromo sources, the profile config, its parameters, the data
+listing) are unchanged since its last execution, and whose outputs still exist, is not executed again;
+a changed one is, with every notebook after it. Wall time per notebook goes to metrics.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chromo import config as config_mod
+from chromo.config import project_root
+from chromo.io import atomic_write_json, hardware, git_commit
+
+STATIC = ["intro.md", "data.md", "method.md", "reproducibility.md", "references.md", "references.bib"]
+PARTS = [("Data", ("01",)), ("Training", ("02",)), ("The paper's analyses", ("03", "04", "05", "06", "07")),
+         ("Beyond the paper", ("08", "09")), ("Paper and run record", ("10",))]
+
+
+def write_toc(cfg, bdir: Path) -> None:
+    """_toc.yml for the profile's plan: intro, data, method, the executed notebooks, reproducibility, references."""
+    outs = [s["out"] for s in plan(cfg)]
+    lines = ["format: jb-book", "root: intro", "parts:", "  - caption: Background", "    chapters:",
+             "      - file: data", "      - file: method"]
+    for caption, prefixes in PARTS:
+        files = [o for o in outs if o[:2] in prefixes]
+        if files:
+            lines += [f"  - caption: {caption}", "    chapters:"] + [f"      - file: notebooks/{o}" for o in files]
+    lines += ["  - caption: About", "    chapters:", "      - file: reproducibility", "      - file: references"]
+    (bdir / "_toc.yml").write_text("\n".join(lines) + "\n")
+
+
+def plan(cfg) -> list[dict]:
+    """(notebook, output name, parameters) in execution order for a profile."""
+    conf = f"configs/{cfg.profile}.yaml"
+    p = lambda **kw: {"config": conf, **kw}  # noqa: E731
+    steps = [{"nb": "01_data_exploration", "out": f"01_data_{d}", "params": p(dataset=d)}
+             for d in ("pki3", "bioimlab")]
+    for d, models in cfg.models.items():
+        for m in models:
+            steps.append({"nb": "02_train", "out": f"02_train_{d}_{m}", "params": p(dataset=d, model=m),
+                          "run": str(cfg.run_dir(d, m))})
+    for nb in ("03_label_feature_vectors", "04_hausdorff_cosine_vs_euclid", "05_label_redistribution",
+               "06_failure_gallery"):
+        steps.append({"nb": nb, "out": nb, "params": p(dataset="pki3", model="eresnet-u1c0")})
+    steps += [{"nb": nb, "out": nb, "params": p()} for nb in ("07_model_comparison", "08_karyotype")]
+    steps.append({"nb": "09_classify_a_cell", "out": "09_classify_a_cell", "params": p(dataset="pki3", model="eresnet-u1c0")})
+    steps.append({"nb": "10_paper_vs_ours", "out": "10_paper_vs_ours", "params": p()})
+    return steps
+
+
+def book_dir(profile: str) -> Path:
+    """cpu is the reference run rendered in book/; other profiles build a copy under build/."""
+    return project_root() / "book" if profile == "cpu" else project_root() / "build" / f"book-{profile}"
+
+
+def _sources_digest() -> str:
+    h = hashlib.sha256()
+    for p in sorted((project_root() / "chromo").rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def stamp(step: dict, cfg, data_digest: str, src_digest: str) -> str:
+    nb = project_root() / "notebooks" / f"{step['nb']}.ipynb"
+    h = hashlib.sha256(nb.read_bytes())
+    h.update((project_root() / "configs" / f"{cfg.profile}.yaml").read_bytes())
+    h.update(json.dumps(step["params"], sort_keys=True).encode())
+    h.update(src_digest.encode())
+    h.update(data_digest.encode())
+    return h.hexdigest()[:16]
+
+
+def _data_digest(cfg) -> str:
+    from chromo.data.manifest import listing_digest
+
+    try:
+        root = cfg.data_root()
+    except config_mod.ConfigError:
+        return "no-data"
+    return "".join(listing_digest(d, root) for d in ("pki3", "bioimlab") if (root / d).is_dir())
+
+
+def merge_metrics(cfg, stamps: dict) -> Path:
+    """metrics.json from the records the notebooks wrote, with wall times and provenance."""
+    res = cfg.results()
+    recs, kary = [], {}
+    for f in sorted((res / "records").glob("*.json")):
+        obj = json.loads(f.read_text())
+        recs += obj.get("records", [])
+        kary.update(obj.get("karyotype", {}))
+    wall = {k: v["wall_s"] for k, v in stamps.items()}
+    train_s = {}
+    for d, models in cfg.models.items():
+        for m in models:
+            done = cfg.run_dir(d, m) / "done.json"
+            if done.exists():
+                train_s[f"{d}/{m}"] = json.loads(done.read_text()).get("train_s")
+    out = {"profile": cfg.profile, "git_commit": git_commit(), "hardware": hardware(),
+           "wall_time_s": {**wall, "total": round(sum(wall.values()), 1)}, "training_time_s": train_s,
+           "records": recs, "karyotype": kary}
+    return atomic_write_json(res / "metrics.json", out)
+
+
+def execute(step: dict, out_dir: Path, cwd: Path) -> float:
+    import papermill as pm
+
+    t = time.time()
+    src = project_root() / "notebooks" / f"{step['nb']}.ipynb"
+    dst = out_dir / f"{step['out']}.ipynb"
+    tmp = dst.with_name(f".{dst.name}.tmp.ipynb")
+    print(f"[chromo book] executing {step['nb']} -> {dst.relative_to(project_root())} {step['params']}", flush=True)
+    try:
+        pm.execute_notebook(str(src), str(tmp), parameters=step["params"], cwd=str(cwd), kernel_name="python3",
+                            progress_bar=False, request_save_on_cell_execute=False)
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return round(time.time() - t, 1)
+
+
+def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, only=None) -> int:
+    cfg = config_mod.load(profile)
+    bdir = book_dir(profile)
+    nb_dir = bdir / "notebooks"
+    nb_dir.mkdir(parents=True, exist_ok=True)
+    if bdir != project_root() / "book":
+        for name in STATIC:
+            shutil.copy2(project_root() / "book" / name, bdir / name)
+    write_toc(cfg, bdir)
+    stamps_path = cfg.results() / "stamps.json"
+    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
+    data_digest, src_digest = _data_digest(cfg), _sources_digest()
+    dirty = force
+    t0 = time.time()
+    for step in plan(cfg):
+        if only and not any(step["out"].startswith(o) for o in only):
+            continue
+        s = stamp(step, cfg, data_digest, src_digest)
+        have = (nb_dir / f"{step['out']}.ipynb").exists() and ("run" not in step or
+                                                               (Path(step["run"]) / "done.json").exists())
+        if not dirty and have and stamps.get(step["out"], {}).get("stamp") == s:
+            print(f"[chromo book] up to date: {step['out']}")
+            continue
+        dirty = True  # this one and every later one
+        wall = execute(step, nb_dir, project_root())
+        stamps[step["out"]] = {"stamp": s, "wall_s": wall, "notebook": step["nb"], "params": step["params"]}
+        atomic_write_json(stamps_path, stamps)
+        merge_metrics(cfg, stamps)
+    merge_metrics(cfg, stamps)
+    print(f"[chromo book] notebooks done in {time.time() - t0:.0f} s")
+    if build:
+        return build_book(bdir)
+    return 0
+
+
+def build_book(bdir: Path) -> int:
+    """Jupyter Book 1 with the root _config.yml; warnings are errors."""
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(bdir), "--config", str(project_root() / "_config.yml"),
+           "--toc", str(bdir / "_toc.yml"), "-W", "--keep-going"]
+    print("[chromo book]", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=project_root())

@@ -1,0 +1,82 @@
+"""Small helpers every notebook calls: setup (config, seeds, plot style), glue, the nbval check cell,
+records for metrics.json, and the colophon."""
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import numpy as np
+
+from chromo import config as config_mod
+from chromo.io import atomic_write_json, git_commit, hardware, versions
+
+_T0 = [time.time()]
+
+
+def setup(config: str, seed: int | None = None, **overrides):
+    """Load the profile, seed every generator, set the plot style; returns the Config."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    cfg = config_mod.load(config, **({"seed": seed} if seed is not None else {}), **overrides)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
+    _T0[0] = time.time()
+    return cfg
+
+
+def glue(name: str, value, display: bool = False):
+    """myst-nb glue with floats rounded to 4 places, so prose and regression checks agree."""
+    from myst_nb import glue as _glue
+
+    if isinstance(value, (float, np.floating)):
+        value = round(float(value), 4)
+    _glue(name, value, display=display)
+    return value
+
+
+def check(**values) -> None:
+    """Print key numbers one per line, rounded: the cells tagged for nbval regression call this."""
+    for k, v in values.items():
+        if isinstance(v, (float, np.floating)):
+            v = f"{float(v):.4f}"
+        print(f"{k}: {v}")
+
+
+def save_records(cfg, name: str, records: list | None = None, karyotype: dict | None = None) -> None:
+    atomic_write_json(cfg.results() / "records" / f"{name}.json",
+                      {"records": records or [], "karyotype": karyotype or {}})
+
+
+def colophon(cfg) -> None:
+    """Versions, git commit, config hash, device, wall time of this notebook."""
+    v = versions()
+    print(f"profile: {cfg.profile} (config digest {cfg.digest()}), seed {cfg.seed}")
+    print(f"git commit: {git_commit()}")
+    print(f"hardware: {hardware()}")
+    print("versions: " + ", ".join(f"{k} {x}" for k, x in v.items()))
+    print(f"wall time of this notebook: {time.time() - _T0[0]:.0f} s")
+
+
+def table(df, floatfmt: int = 3):
+    """A DataFrame rounded for display."""
+    return df.round(floatfmt)
+
+
+def load_metrics(cfg) -> dict:
+    p = cfg.results() / "metrics.json"
+    return json.loads(p.read_text()) if p.exists() else {"records": [], "karyotype": {}}
+
+
+def rel(path) -> str:
+    """A path relative to the project root when inside it (no user-specific prefixes in outputs)."""
+    from pathlib import Path
+
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(config_mod.project_root()))
+    except ValueError:
+        return str(p)
