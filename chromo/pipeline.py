@@ -40,12 +40,12 @@ def plan(cfg) -> list[dict]:
     """(notebook, output name, parameters) in execution order for a profile."""
     conf = f"configs/{cfg.profile}.yaml"
     p = lambda **kw: {"config": conf, **kw}  # noqa: E731
-    steps = [{"nb": "01_data_exploration", "out": f"01_data_{d}", "params": p(dataset=d)}
+    steps = [{"nb": "01_data_exploration", "out": f"01_data_{d}", "params": p(dataset=d), "title": d}
              for d in ("pki3", "bioimlab")]
     for d, models in cfg.models.items():
         for m in models:
             steps.append({"nb": "02_train", "out": f"02_train_{d}_{m}", "params": p(dataset=d, model=m),
-                          "run": str(cfg.run_dir(d, m))})
+                          "run": str(cfg.run_dir(d, m)), "title": f"{m} on {d}"})
     for nb in ("03_label_feature_vectors", "04_hausdorff_cosine_vs_euclid", "05_label_redistribution",
                "06_failure_gallery"):
         steps.append({"nb": nb, "out": nb, "params": p(dataset="pki3", model="eresnet-u1c0")})
@@ -108,6 +108,19 @@ def merge_metrics(cfg, stamps: dict) -> Path:
     return atomic_write_json(res / "metrics.json", out)
 
 
+def _retitle(path: Path, suffix: str) -> None:
+    """Add the run's subject to the chapter title (one notebook executed for several datasets or models)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "markdown" and c.source.startswith("# "):
+            first, _, rest = c.source.partition("\n")
+            c.source = f"{first} ({suffix})\n{rest}"
+            break
+    nbformat.write(nb, path)
+
+
 def execute(step: dict, out_dir: Path, cwd: Path) -> float:
     import papermill as pm
 
@@ -119,6 +132,8 @@ def execute(step: dict, out_dir: Path, cwd: Path) -> float:
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=step["params"], cwd=str(cwd), kernel_name="python3",
                             progress_bar=False, request_save_on_cell_execute=False)
+        if step.get("title"):
+            _retitle(tmp, step["title"])
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
@@ -163,6 +178,6 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
 def build_book(bdir: Path) -> int:
     """Jupyter Book 1 with the root _config.yml; warnings are errors."""
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(bdir), "--config", str(project_root() / "_config.yml"),
-           "--toc", str(bdir / "_toc.yml"), "-W", "--keep-going"]
+           "--toc", str(bdir / "_toc.yml"), "--path-output", str(bdir), "-W", "--keep-going"]
     print("[chromo book]", " ".join(cmd), flush=True)
     return subprocess.call(cmd, cwd=project_root())

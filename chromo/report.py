@@ -28,14 +28,15 @@ def setup(config: str, seed: int | None = None, **overrides):
     return cfg
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """myst-nb glue with floats rounded to 4 places, so prose and regression checks agree."""
     from myst_nb import glue as _glue
 
     if isinstance(value, (float, np.floating)):
         value = round(float(value), 4)
+    elif isinstance(value, np.integer):
+        value = int(value)
     _glue(name, value, display=display)
-    return value
 
 
 def check(**values) -> None:

@@ -167,7 +167,7 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
         row = {"epoch": epoch + 1, "loss": sums[0] / n_seen, "loss_softmax": sums[1] / n_seen,
                "loss_center": sums[2] / n_seen, "train_acc": correct / n_seen, "val_acc": val_acc,
                "lr": opt.param_groups[0]["lr"], "images_per_s": n_seen / train_s, "epoch_s": time.time() - t0}
-        row = {k: float(v) for k, v in row.items()}  # plain floats: checkpoints load with weights_only=True
+        row = {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}  # plain types for weights_only
         state["log"].append(row)
         if val_acc > state["best_val"]:
             state["best_val"], state["bad_epochs"] = val_acc, 0
