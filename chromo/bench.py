@@ -3,6 +3,7 @@
     python -m chromo.bench data [--config cpu]        cache build time and loader throughput
     python -m chromo.bench train [--config cpu]       EResNet training images/s and share of measured peak
     python -m chromo.bench matching [--json]          ms per 46-chromosome cell and the beta-sweep time
+    python -m chromo.bench classify [--config cpu]    seconds per cell of `chromo classify`, model loaded
 """
 from __future__ import annotations
 
@@ -143,11 +144,40 @@ def bench_matching(cfg, cells: int = 200) -> dict:
     return out
 
 
+def bench_classify(cfg, dataset: str = "pki3", model: str = "eresnet-u1c0", cells: int = 5) -> dict:
+    """Seconds per cell of `chromo classify` once the model is loaded (read, predict, LFV, LRd, assignment,
+    write assignments.csv, karyotype.json and karyogram.png), over test cells of the profile's run."""
+    from chromo.classify import Classifier, cell_files
+    from chromo.data.loader import prepare
+
+    run = cfg.run_dir(dataset, model)
+    t = time.perf_counter()
+    clf = Classifier(run)
+    load_s = time.perf_counter() - t
+    sp = prepare(cfg, dataset, progress=False).splits
+    root = cfg.data_root()
+    times = []
+    tmp = tempfile.mkdtemp()
+    try:
+        for cell in sp[sp["split"] == "test"]["cell"].head(cells):
+            folder = root / "pki3" / "single_clase" / f"{cell}.tiff" if dataset == "pki3" else \
+                root / "bioimlab" / "single_chromosomes" / cell
+            files, _ = cell_files(folder)
+            t = time.perf_counter()
+            clf.write(files, f"{tmp}/{cell}")
+            times.append(time.perf_counter() - t)
+    finally:
+        shutil.rmtree(tmp)
+    return {"run": f"{cfg.profile}/{dataset}/{model}", "model_load_s": round(load_s, 2), "cells": len(times),
+            "s_per_cell_median": round(float(np.median(times)), 3), "s_per_cell_max": round(max(times), 3),
+            "target_s_per_cell": 2.0}
+
+
 def main(argv=None) -> int:
     from chromo import config
 
     ap = argparse.ArgumentParser(prog="python -m chromo.bench")
-    ap.add_argument("what", choices=["data", "train", "matching"])
+    ap.add_argument("what", choices=["data", "train", "matching", "classify"])
     ap.add_argument("--config", default="cpu")
     ap.add_argument("--dataset", default="pki3")
     ap.add_argument("--model", default="eresnet-u1c0")
@@ -157,7 +187,7 @@ def main(argv=None) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     res = {"data": lambda: bench_data(cfg, a.dataset), "train": lambda: bench_train(cfg, a.model),
-           "matching": lambda: bench_matching(cfg)}[a.what]()
+           "matching": lambda: bench_matching(cfg), "classify": lambda: bench_classify(cfg, a.dataset, a.model)}[a.what]()
     res["profile"] = cfg.profile
     if a.json:
         print(json.dumps(res, indent=2))

@@ -31,6 +31,11 @@ def cmd_data_summary(args) -> int:
            "abnormal_cells": int(cells["abnormal"].sum()), "incomplete_cells": int(cells["incomplete"].sum()),
            "formulas": {k: int(v) for k, v in cells["formula"].value_counts().items()},
            "converted_to_grayscale": rep.converted, "excluded": rep.excluded, "skipped": rep.skipped}
+    if args.manifest_out:
+        from chromo.io import atomic_write_text
+
+        atomic_write_text(Path(args.manifest_out), m.to_csv(index=False))
+        out["manifest"] = args.manifest_out
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -122,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--skip-unreadable", action="store_true", help="skip and list unreadable files instead of failing")
+    p.add_argument("--manifest-out", help="also write the manifest (one row per image) to this CSV file")
     p.set_defaults(func=cmd_data_summary)
     p = data.add_parser("verify", help="check files against SHA256SUMS; non-zero exit on any mismatch")
     common(p)

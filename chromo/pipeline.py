@@ -102,8 +102,12 @@ def merge_metrics(cfg, stamps: dict) -> Path:
             done = cfg.run_dir(d, m) / "done.json"
             if done.exists():
                 train_s[f"{d}/{m}"] = json.loads(done.read_text()).get("train_s")
+    reused = sum(v.get("reused_training_s") or 0 for v in stamps.values())
+    total = round(sum(wall.values()), 1)
     out = {"profile": cfg.profile, "git_commit": git_commit(), "hardware": hardware(),
-           "wall_time_s": {**wall, "total": round(sum(wall.values()), 1)}, "training_time_s": train_s,
+           "wall_time_s": {**wall, "total": total}, "training_time_s": train_s,
+           # the last executions reused finished runs for this many training seconds; a fresh clone pays them
+           "reused_training_s": round(reused, 1), "fresh_main_job_estimate_s": round(total + reused, 1),
            "records": recs, "karyotype": kary}
     return atomic_write_json(res / "metrics.json", out)
 
@@ -164,8 +168,12 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
             print(f"[chromo book] up to date: {step['out']}")
             continue
         dirty = True  # this one and every later one
+        done = Path(step["run"]) / "done.json" if "run" in step else None
+        reused = done is not None and done.exists()     # a finished run is reused, not retrained
         wall = execute(step, nb_dir, project_root())
         stamps[step["out"]] = {"stamp": s, "wall_s": wall, "notebook": step["nb"], "params": step["params"]}
+        if reused:
+            stamps[step["out"]]["reused_training_s"] = json.loads(done.read_text()).get("train_s")
         atomic_write_json(stamps_path, stamps)
         merge_metrics(cfg, stamps)
     merge_metrics(cfg, stamps)

@@ -77,3 +77,23 @@ def test_head_size_count_and_fraction():
     assert matching.head_size(40, 47) == 41          # round(40/46 * 47)
     assert matching.head_size(40, 45) == 39          # round(40/46 * 45)
     assert matching.head_size(0.5, 46) == 23
+
+
+def test_records_and_karyotype_summary():
+    import pandas as pd
+
+    normal = [k for k in range(1, 23) for _ in (0, 1)]
+    labels = normal + [21, 23, 24] + normal + [23, 23]           # cell a: 47,XY,+21; cell b: 46,XX
+    cells = ["a"] * 47 + ["b"] * 46
+    pred = list(labels)
+    pred[0] = 2                                                  # one error in cell a
+    df = pd.DataFrame({"cell": cells, "label": labels, "pred": pred, "query": "ki", "method": "assign",
+                       "distance": None})
+    (r,) = evaluate.records(df, "pki3", "eresnet-u1c0")
+    assert r["accuracy_mean_cell"] == pytest.approx((46 / 47 + 1) / 2)
+    assert r["accuracy_overall"] == pytest.approx(92 / 93) and r["cells"] == 2 and r["distance"] is None
+    t = evaluate.karyotype_table(df, "assign")
+    assert t.set_index("cell")["predicted_formula"].to_dict() == {"a": "47,XY,-1,+2,+21", "b": "46,XX"}
+    s = evaluate.karyotype_summary(t)
+    assert s == {"cells": 2, "formula_accuracy": 0.5, "abnormal_cells": 1, "abnormal_detected": 0,
+                 "abnormal_flagged": 1, "normal_flagged_abnormal": 0}

@@ -10,6 +10,7 @@ import torch
 from chromo.data.canvas import DARK_ON_LIGHT, build_cache
 from chromo.data.manifest import build_manifest
 from chromo.data.splits import load_or_make
+from chromo.io import atomic_write_text
 
 NATIVE_QUERY = {"pki3": "ki", "synthetic": "ki", "bioimlab": "mi"}
 
@@ -59,6 +60,9 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
         manifest = manifest.merge(splits[["cell", "split"]], on="cell", how="left")
         images, meta = build_cache(manifest, root, cfg.cache(), cfg.canvas, cfg.scale_mode, cfg.scale_quantile,
                                    progress)
+        path = cfg.cache() / dataset / f"manifest-{meta['key']}.csv"   # the manifest beside its cache
+        if not path.exists():
+            atomic_write_text(path, manifest.to_csv(index=False))
         _PREPARED[key] = Prepared(dataset, manifest, splits, images, meta)
     return _PREPARED[key]
 
