@@ -111,7 +111,23 @@ class Config:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return _sha(self.to_dict())
+
+    def run_digest(self, dataset: str, model: str) -> str:
+        """What identifies one training run: the settings that change it (not the other runs' epochs,
+        not matching or output settings), so editing one run's budget does not invalidate the others."""
+        d = {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
+        d.update(epochs=self.epochs_for(model, dataset), dataset=dataset, model=model)
+        return _sha(d)
+
+
+# settings that do not change a trained model
+NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty", "missing_penalty", "low_confidence",
+                "runs_dir", "results_dir", "cache_dir", "data_dir", "threads", "profile"}
+
+
+def _sha(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def load(path: str | os.PathLike | None = None, **overrides) -> Config:

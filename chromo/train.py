@@ -78,17 +78,19 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def run_is_done(run: Path, cfg) -> bool:
+def run_is_done(run: Path, cfg, dataset: str, model: str) -> bool:
+    """A finished run of exactly these training settings (Config.run_digest) exists."""
     done = Path(run) / "done.json"
     if not done.exists():
         return False
-    return json.loads(done.read_text()).get("config_digest") == cfg.digest()
+    return json.loads(done.read_text()).get("config_digest") == cfg.run_digest(dataset, model)
 
 
 def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after: int | None = None) -> Path:
     """Train (or resume, or reuse a finished run of the same config) and return the run directory."""
     run = cfg.run_dir(dataset, model_name)
-    if run_is_done(run, cfg):
+    digest = cfg.run_digest(dataset, model_name)
+    if run_is_done(run, cfg, dataset, model_name):
         return run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -116,7 +118,7 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
     last = run / "last.pt"
     if last.exists():  # resume
         ck = load_checkpoint(last)
-        if ck.get("config_digest") != cfg.digest():
+        if ck.get("config_digest") != digest:
             raise CheckpointError(f"{last}: written by another config; delete {run} to start afresh")
         model.load_state_dict(ck["model"])
         center.load_state_dict(ck["center"])
@@ -171,28 +173,28 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
         state["log"].append(row)
         if val_acc > state["best_val"]:
             state["best_val"], state["bad_epochs"] = val_acc, 0
-            atomic_torch_save(run / "best.pt", _payload(model, center, mc, data, cfg, epoch + 1, val_acc))
+            atomic_torch_save(run / "best.pt", _payload(model, center, mc, data, digest, epoch + 1, val_acc))
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         atomic_torch_save(last, {"model": model.state_dict(), "center": center.state_dict(),
-                                 "optimizer": opt.state_dict(), "state": state, "config_digest": cfg.digest()})
+                                 "optimizer": opt.state_dict(), "state": state, "config_digest": digest})
         atomic_write_text(run / "log.csv", pd.DataFrame(state["log"]).to_csv(index=False))
         print(f"{dataset}/{model_name} epoch {epoch + 1}: loss {row['loss']:.3f} "
               f"(softmax {row['loss_softmax']:.3f}, center {row['loss_center']:.3f}) "
               f"train {row['train_acc']:.3f} val {val_acc:.3f} {row['images_per_s']:.0f} img/s", flush=True)
         if stop_after is not None and epoch + 1 >= stop_after:
             raise Interrupted(f"stopped after epoch {epoch + 1} (simulated interruption)")
-    atomic_write_json(run / "done.json", {"config_digest": cfg.digest(), "epochs_run": state["epoch"],
+    atomic_write_json(run / "done.json", {"config_digest": digest, "epochs_run": state["epoch"],
                                           "best_val_acc": state["best_val"],
                                           "train_s": float(sum(r["epoch_s"] for r in state["log"]))})
     return run
 
 
-def _payload(model, center, mc, data, cfg, epoch, val_acc) -> dict:
+def _payload(model, center, mc, data, digest, epoch, val_acc) -> dict:
     return {"model": model.state_dict(), "centers": center.centers.clone(), "model_config": dict(mc.__dict__),
             "preprocessing": data.preprocessing(), "epoch": epoch, "val_acc": val_acc,
-            "config_digest": cfg.digest()}
+            "config_digest": digest}
 
 
 def load_run(run: Path):
