@@ -38,6 +38,12 @@ def _true_label(path: Path) -> int | None:
     return int(m.group(1)) if m and 1 <= int(m.group(1)) <= 24 else None
 
 
+def cell_name(files) -> str:
+    """The cell folder's name (above pki3's claseK folders)."""
+    parent = Path(sorted(files)[0]).parent
+    return parent.parent.name if re.match(r"^clase\d+$", parent.name, re.I) else parent.name
+
+
 def cell_files(folder: Path, skip_non_images: bool = False) -> tuple[list[Path], list[str]]:
     """Image files of one cell folder (recursing into pki3's claseK folders). Non-image files are an
     error unless skip_non_images, then returned as skipped."""
@@ -177,7 +183,7 @@ class Classifier:
             (tmp / "karyotype.json").write_text(json.dumps(report, indent=2) + "\n")
             labels = [{"X": 23, "Y": 24}.get(k) or int(k) for k in df["predicted"]]
             fig = plots.karyogram(crops, labels, df["low_confidence"].to_numpy(),
-                                  title=f"{report['formula']}  ({Path(files[0]).parent.name})")
+                                  title=f"{report['formula']}  ({cell_name(files)})")
             fig.savefig(tmp / "karyogram.png", dpi=110)
             import matplotlib.pyplot as plt
 
