@@ -68,8 +68,12 @@ def table(df, floatfmt: int = 3):
 
 
 def load_metrics(cfg) -> dict:
-    p = cfg.results() / "metrics.json"
-    return json.loads(p.read_text()) if p.exists() else {"records": [], "karyotype": {}}
+    """metrics.json merged afresh from the records the chapters wrote (so a chapter re-executed alone,
+    by papermill or nbval, sees the current records), with the wall times of the pipeline's stamps."""
+    from chromo.pipeline import merge_metrics
+
+    stamps = cfg.results() / "stamps.json"
+    return json.loads(merge_metrics(cfg, json.loads(stamps.read_text()) if stamps.exists() else {}).read_text())
 
 
 def rel(path) -> str:
