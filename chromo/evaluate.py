@@ -14,9 +14,6 @@ from chromo.matching import (assign_karyotype, label_feature_vectors, label_redi
                              neg_log_softmax, predict_dcnn, predict_fvm, predict_lfv)
 from chromo.train import load_features, load_run
 
-METHODS = ("dcnn", "fvm", "lfv", "lfv+lrd", "assign")
-
-
 def per_cell_accuracy(pred, true, cells) -> pd.Series:
     """Eq. 8: A_c = (1 / n_c) * sum_{i in c} [pred_i = true_i], for every cell c."""
     return (pd.Series(np.asarray(pred) == np.asarray(true)).groupby(np.asarray(cells), sort=False).mean())

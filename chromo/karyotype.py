@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from chromo import X, Y, class_name
+from chromo import X, Y
 
 AUTOSOMES = range(1, 23)
 
@@ -31,9 +31,3 @@ def formula(labels: Iterable[int]) -> str:
 def is_normal(f: str) -> bool:
     return f in ("46,XX", "46,XY")
 
-
-def describe(labels: Iterable[int]) -> str:
-    """Short text such as '2 copies of 21 missing' for tables."""
-    n = counts(labels)
-    odd = [f"{class_name(k)}x{v}" for k, v in n.items() if (k <= 22 and v != 2)]
-    return ", ".join(odd) if odd else "all autosomes paired"
