@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from chromo import class_name, karyotype
 from chromo.data.canvas import crop, normalise_polarity, place
+from chromo.data import manifest
 from chromo.data.loader import NATIVE_QUERY
+from chromo.data.manifest import DataError
 from chromo.matching import (assign_karyotype, label_feature_vectors, label_redistribution, lfv_distances,
                              predict_lfv, softmax)
 from chromo.train import CheckpointError, load_features, load_model, load_run, predict
@@ -78,14 +79,12 @@ def find_cells(folder: Path) -> list[Path]:
 
 
 def read_gray(path: Path) -> np.ndarray:
+    """The data layer's reader, with classify's error type and a minimum size."""
     try:
-        with Image.open(path) as im:
-            if im.mode in ("RGBA", "LA"):
-                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
-            a = np.asarray(im.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InputError(f"{path}: unreadable image ({e})") from e
-    if a.size == 0 or min(a.shape) < 2:
+        a = manifest.read_gray(path)
+    except DataError as e:
+        raise InputError(str(e)) from e
+    if min(a.shape) < 2:
         raise InputError(f"{path}: empty image")
     return a
 

@@ -61,8 +61,9 @@ def predictions(run: Path, gamma: float = 1.0, beta: float = 40, distances=("cos
     lfv = {m: label_feature_vectors(val["features"], val["labels"], gamma) for m in distances}
     out = []
     queries = [q for q in ("ki", "mi") if (Path(run) / f"features_{split}_{q}.npz").exists()]
+    feats = {q: load_features(run, split, q) for q in queries}   # read each file once
     for q in queries:
-        t = load_features(run, split, q)
+        t = feats[q]
         base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
         n = len(base)
 
@@ -87,7 +88,7 @@ def predictions(run: Path, gamma: float = 1.0, beta: float = 40, distances=("cos
             if q == native:   # gallery: the validation images
                 fvm_pred = predict_fvm(t["features"], val["features"], val["labels"], m)[0]
             else:             # MI queries against the KI images of the same cell
-                ki = load_features(run, split, native)
+                ki = feats[native]
                 fvm_pred = predict_fvm(t["features"], ki["features"], ki["labels"], m, t["cells"], ki["cells"])[0]
             add("fvm", fvm_pred, m)
     return pd.concat(out, ignore_index=True)

@@ -180,10 +180,14 @@ def load_image(row, root: Path | None) -> np.ndarray:
         from chromo.data.synthetic import render_row
 
         return render_row(row)
-    path = Path(root) / row["path"]
+    return read_gray(Path(root) / row["path"])
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """One image file as grayscale uint8 (RGBA/LA flattened onto white, as the karyogram was drawn)."""
     try:
         with Image.open(path) as im:
-            if im.mode in ("RGBA", "LA"):  # flatten onto white, as the karyogram was drawn
+            if im.mode in ("RGBA", "LA"):
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(bg, im.convert("RGBA"))
             a = np.asarray(im.convert("L"), dtype=np.uint8)
