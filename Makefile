@@ -3,7 +3,7 @@ PROFILE ?= cpu
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
 
-.PHONY: book test unit regress browser-check smoke clean
+.PHONY: book test unit regress regress-update regress-fixture browser-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -32,10 +32,16 @@ regress: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/regression/sanitize.cfg \
 		--nbval-current-env tests/regression
 
-## refresh the committed smoke notebooks that the regression compares against (after an intended change)
+## refresh the committed regression notebooks (after an intended change): the smoke chapters, with the
+## analysis chapters reading the committed fixture (tests/regression/regress.yaml)
 regress-update: $(STAMP)
 	$(PY) -m chromo book --profile smoke --no-build
-	rm -f tests/regression/*.ipynb && cp build/book-smoke/notebooks/*.ipynb tests/regression/
+	$(PY) -m chromo.pipeline update-regression
+
+## refresh the fixture itself (the smoke runs' feature files) when the feature format changes
+regress-fixture: $(STAMP)
+	$(PY) -m chromo book --profile smoke --no-build
+	$(PY) scripts/make_regression_fixture.py
 
 browser-check: $(STAMP)
 	$(PY) scripts/browser_check.py book/_build/html --install

@@ -1,6 +1,6 @@
 """Benchmarks that print figures (not timed tests).
 
-    python -m chromo.bench data [--config cpu]        cache build time and loader throughput
+    python -m chromo.bench data [--config cpu]        cache build time (without and with orientation), loader throughput
     python -m chromo.bench train [--config cpu]       EResNet training images/s and share of measured peak
     python -m chromo.bench matching [--json]          ms per 46-chromosome cell and the beta-sweep time
     python -m chromo.bench classify [--config cpu]    seconds per cell of `chromo classify`, model loaded
@@ -27,23 +27,28 @@ def bench_data(cfg, dataset: str) -> dict:
     t = time.perf_counter()
     m, _ = build_manifest(dataset, root)
     manifest_s = time.perf_counter() - t
-    tmp = tempfile.mkdtemp()
-    try:
-        t = time.perf_counter()
-        build_cache(m, root, tmp, cfg.canvas, cfg.scale_mode, progress=False)
-        build_s = time.perf_counter() - t
-    finally:
-        shutil.rmtree(tmp)
+    build_s = {}
+    for orient in (False, True):  # the cache built without and with orientation normalisation
+        tmp = tempfile.mkdtemp()
+        try:
+            t = time.perf_counter()
+            build_cache(m, root, tmp, cfg.canvas, cfg.scale_mode, progress=False, orient=orient)
+            build_s[orient] = time.perf_counter() - t
+        finally:
+            shutil.rmtree(tmp)
     tr = prepare(cfg, dataset, progress=False).split("train")
     gen = torch.Generator().manual_seed(0)
     n, t = 0, time.perf_counter()
     for _ in range(3):  # three epochs of batches, as training draws them (index, to float, flip)
         for idx in batches(len(tr), cfg.batch_size, gen):
-            x = flip_batch(to_tensor(tr.images[idx], cfg.channels_last), gen)
+            x = flip_batch(to_tensor(tr.images[idx], cfg.channels_last), gen, cfg.flip, cfg.vflip)
             n += len(x)
     loader = n / (time.perf_counter() - t)
     return {"dataset": dataset, "images": len(m), "canvas": cfg.canvas, "manifest_s": round(manifest_s, 2),
-            "cache_build_s": round(build_s, 2), "loader_images_per_s": round(loader), "target_images_per_s": 5000}
+            "cache_build_s": round(build_s[False], 2), "cache_build_oriented_s": round(build_s[True], 2),
+            "orient_ms_per_image": round(1000 * (build_s[True] - build_s[False]) / len(m), 3),
+            "orient_target_ms_per_image": 1.0,
+            "loader_images_per_s": round(loader), "target_images_per_s": 5000}
 
 
 def _peak_flops(dtype) -> float:

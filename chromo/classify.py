@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from chromo import class_name, karyotype
-from chromo.data.canvas import crop, normalise_polarity, place
+from chromo.data.canvas import normalise, place
 from chromo.data import manifest
 from chromo.data.loader import NATIVE_QUERY
 from chromo.data.manifest import DataError
@@ -113,9 +113,9 @@ class Classifier:
     def objects(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Canvas images at the run's scale and the bright-on-dark crops (for the karyogram)."""
         crops = []
-        for a in images:
+        for a in images:  # the data layer's normalisation (polarity guessed from the border, orientation as trained)
             border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-            crops.append(crop(normalise_polarity(a, dark_on_light=np.median(border) > 127)))
+            crops.append(normalise(a, orient=self.prep.get("orient", False), dark_on_light=np.median(border) > 127)[0])
         canv = np.stack([place(c, self.prep["canvas"], self.prep["scale"])[0] for c in crops])
         return canv, crops
 

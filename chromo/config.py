@@ -37,8 +37,11 @@ class Config:
     max_cells: dict | None = None        # {"train": n, "val": n, "test": n}: a subset for quick runs
     split_fractions: tuple = (0.8, 0.1, 0.1)
     bioimlab_test_cells: int = 49        # Poletti et al. 2008: 70 train+val, 49 test
+    orient: bool = False                 # rotate each chromosome so its principal axis is vertical (data.orient)
     flip: bool = True                    # the paper's horizontal flip
+    vflip: bool = False                  # also vertical flips (which end is up stays ambiguous after orient)
     rotate_deg: float = 0.0              # optional small random rotation, degrees
+    tta: bool = False                    # average logits and features over the flips at inference
     # model and training
     backbone: str = "resnet50"           # EResNet backbone: the paper's resnet50; resnet18 for cpu budgets
     stem_maxpool: bool = True            # False keeps resolution on small canvases
@@ -53,7 +56,10 @@ class Config:
     alpha: float = 0.5                   # weight of the center loss (eq. 3)
     alpha_warmup_epochs: float = 0.0     # ramp alpha linearly from 0 over these epochs (0: the paper's constant)
     center_lr: float = 0.5               # Wen et al.'s rate for the class centres
-    patience: int = 5                    # early stop: epochs without a better validation accuracy
+    patience: int | None = 5             # early stop: epochs without a better validation accuracy (None: off)
+    label_smoothing: float = 0.0         # softmax loss with smoothed targets (0: the paper's plain softmax)
+    init_from: dict | None = None        # {"bioimlab": "pki3"}: start from that dataset's run of the same model
+                                         # (or from a run directory: {"bioimlab": "runs/cpu/pki3/eresnet-u1c0"})
     bf16: bool = True                    # bf16 autocast
     channels_last: bool = True
     threads: int | None = None
@@ -118,7 +124,25 @@ class Config:
         not matching or output settings), so editing one run's budget does not invalidate the others."""
         d = {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
         d.update(epochs=self.epochs_for(model, dataset), dataset=dataset, model=model)
+        d["init_from"] = self.source_digest(dataset, model)      # a retrained source invalidates this run
         return _sha(d)
+
+    def source_run(self, dataset: str, model: str) -> tuple[str | None, Path | None]:
+        """init_from for one run: (source dataset, None) for a dataset name (its run of this profile),
+        (None, path) for a run directory, (None, None) when the run starts from scratch."""
+        src = (self.init_from or {}).get(dataset)
+        if not src:
+            return None, None
+        return (src, None) if src in DATASETS else (None, self._abs(src))
+
+    def source_digest(self, dataset: str, model: str) -> str | None:
+        src, path = self.source_run(dataset, model)
+        if src:
+            return self.run_digest(src, model)
+        if path:
+            done = path / "done.json"
+            return json.loads(done.read_text()).get("config_digest") if done.exists() else str(path)
+        return None
 
 
 # settings that do not change a trained model
@@ -131,7 +155,8 @@ def _sha(d: dict) -> str:
 
 
 def load(path: str | os.PathLike | None = None, **overrides) -> Config:
-    """Read a profile YAML (path or profile name such as 'cpu'), apply keyword overrides."""
+    """Read a profile YAML (path or profile name such as 'cpu'), apply keyword overrides. A YAML may name
+    `base: <profile or path>` to start from another profile's settings."""
     values: dict = {}
     if path is not None:
         p = Path(path)
@@ -147,6 +172,9 @@ def load(path: str | os.PathLike | None = None, **overrides) -> Config:
             raise ConfigError(f"{p}: not valid YAML ({e})") from e
         if not isinstance(values, dict):
             raise ConfigError(f"{p}: expected a mapping of settings, got {type(values).__name__}")
+        if "base" in values:  # 'base: smoke' (or a path): start from that profile, then these settings
+            base = values.pop("base")
+            values = {**load(base).to_dict(), **values}
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(values) - known)
@@ -159,6 +187,17 @@ def load(path: str | os.PathLike | None = None, **overrides) -> Config:
         raise ConfigError(f"scale_mode must be 'global' or 'per_image', not {cfg.scale_mode!r}")
     if cfg.distance not in ("cosine", "euclid"):
         raise ConfigError(f"distance must be 'cosine' or 'euclid', not {cfg.distance!r}")
+    for f in dataclasses.fields(Config):  # YAML 'off' is a bool, but 'off' in quotes is a string: refuse it
+        v = getattr(cfg, f.name)
+        if f.type == "bool" and not isinstance(v, bool):
+            raise ConfigError(f"{f.name} must be true or false, not {v!r}")
+    if cfg.patience is not None and int(cfg.patience) < 1:
+        raise ConfigError(f"patience must be at least 1 (or null: no early stop), not {cfg.patience!r}")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise ConfigError(f"label_smoothing must be in [0, 1), not {cfg.label_smoothing!r}")
+    for d, src in (cfg.init_from or {}).items():
+        if d == src:
+            raise ConfigError(f"init_from: {d} cannot start from itself")
     if cfg.canvas < 16:
         raise ConfigError(f"canvas {cfg.canvas} px is too small (at least 16)")
     return cfg

@@ -141,3 +141,34 @@ def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
             second = label_redistribution(d[idx], b)["second"]
             rows.append({"cell": cell, "beta": b, "accuracy": float((second == t["labels"][idx]).mean())})
     return pd.DataFrame(rows)
+
+
+def dcnn_and_assignment(logits, labels, cells, extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> dict:
+    """Mean per-cell accuracy (eq. 9) of the softmax argmax (DCNN) and of the karyotype assignment."""
+    nll, assigned = neg_log_softmax(logits), np.zeros(len(labels), int)
+    for _, idx in _by_cell(cells):
+        assigned[idx] = assign_karyotype(nll[idx], extra_penalty, missing_penalty)["labels"]
+    return {"dcnn": mean_cell_accuracy(predict_dcnn(logits), labels, cells),
+            "assign": mean_cell_accuracy(assigned, labels, cells)}
+
+
+MI_ABLATION = {"none (KI)": (), "rotate": ("rotate",), "rotate + bend": ("rotate", "bend"),
+               "rotate + bend + neighbour": ("rotate", "bend", "neighbour"),
+               "rotate + bend + neighbour + optics (the MI queries)": ("rotate", "bend", "neighbour", "optics")}
+
+
+def mi_ablation(run: Path, split: str = "test") -> pd.DataFrame:
+    """The simulated MI queries built one factor at a time (data.augment.simulate_mi), each normalised as
+    the run's images are, scored with the run's model: which factor costs what."""
+    from chromo.data.loader import mi_queries, prepare
+    from chromo.train import load_model, predict
+
+    cfg, dataset, _ = load_run(run)
+    model, _ = load_model(run)
+    s = prepare(cfg, dataset, progress=False).split(split)
+    rows = []
+    for name, factors in MI_ABLATION.items():
+        imgs = s.images if not factors else mi_queries(s.images, cfg, factors)
+        acc = dcnn_and_assignment(predict(model, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
+        rows.append({"factors": name, "DCNN": acc["dcnn"], "assignment": acc["assign"]})
+    return pd.DataFrame(rows).set_index("factors")

@@ -33,9 +33,10 @@ class CenterLoss(nn.Module):
         self.centers -= self.rate * delta / (1 + count)
 
 
-def joint_loss(logits, feats, y, center: CenterLoss, alpha: float = 0.5):
-    """Eq. 3: L = L_S + alpha * L_C, with L_S the softmax (cross-entropy) loss of eq. 1.
+def joint_loss(logits, feats, y, center: CenterLoss, alpha: float = 0.5, label_smoothing: float = 0.0):
+    """Eq. 3: L = L_S + alpha * L_C, with L_S the softmax (cross-entropy) loss of eq. 1 (with
+    `label_smoothing` > 0 the targets are smoothed, a training-recipe choice that is not the paper's).
     Returns (total, softmax term, center term)."""
-    ls = F.cross_entropy(logits.float(), y)
+    ls = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     lc = center(feats, y)
     return ls + alpha * lc, ls, lc

@@ -19,7 +19,7 @@ from chromo.config import project_root
 from chromo.io import atomic_write_json, hardware, git_commit
 
 STATIC = ["intro.md", "data.md", "method.md", "reproducibility.md", "references.md", "references.bib"]
-PARTS = [("Data", ("01",)), ("Training", ("02",)), ("The paper's analyses", ("03", "04", "05", "06", "07")),
+PARTS = [("Data", ("01",)), ("Training", ("02", "11")), ("The paper's analyses", ("03", "04", "05", "06", "07")),
          ("Beyond the paper", ("08", "09")), ("Paper and run record", ("10",))]
 
 
@@ -46,6 +46,7 @@ def plan(cfg) -> list[dict]:
         for m in models:
             steps.append({"nb": "02_train", "out": f"02_train_{d}_{m}", "params": p(dataset=d, model=m),
                           "run": str(cfg.run_dir(d, m)), "title": f"{m} on {d}"})
+    steps.append({"nb": "11_recognition", "out": "11_recognition", "params": p()})
     for nb in ("03_label_feature_vectors", "04_hausdorff_cosine_vs_euclid", "05_label_redistribution",
                "06_failure_gallery"):
         steps.append({"nb": nb, "out": nb, "params": p(dataset="pki3", model="eresnet-u1c0")})
@@ -53,6 +54,31 @@ def plan(cfg) -> list[dict]:
     steps.append({"nb": "09_classify_a_cell", "out": "09_classify_a_cell", "params": p(dataset="pki3", model="eresnet-u1c0")})
     steps.append({"nb": "10_paper_vs_ours", "out": "10_paper_vs_ours", "params": p()})
     return steps
+
+
+# The nbval regression (tests/regression): the smoke plan, with the analysis chapters reading the
+# committed fixture runs through this profile (fixed features: the same numbers on every CPU).
+REGRESS_CONFIG = "tests/regression/regress.yaml"
+ON_FIXTURE = ("03", "04", "05", "06", "07", "08", "10")
+
+
+def regression_plan() -> list[dict]:
+    """The smoke plan; chapters 03-08 and 10 read the fixture runs, 01, 02 and 09 the data and the smoke run."""
+    steps = []
+    for s in plan(config_mod.load("smoke")):
+        if s["nb"][:2] in ON_FIXTURE:
+            s = {**s, "params": {**s["params"], "config": REGRESS_CONFIG}}
+        steps.append(s)
+    return steps
+
+
+def update_regression() -> None:
+    """Re-execute the regression notebooks and store them in tests/regression (after an intended change)."""
+    out = project_root() / "tests" / "regression"
+    for old in out.glob("*.ipynb"):
+        old.unlink()
+    for step in regression_plan():
+        execute(step, out, project_root())
 
 
 def book_dir(profile: str) -> Path:
@@ -189,3 +215,9 @@ def build_book(bdir: Path) -> int:
            "--toc", str(bdir / "_toc.yml"), "--path-output", str(bdir), "-W", "--keep-going"]
     print("[chromo book]", " ".join(cmd), flush=True)
     return subprocess.call(cmd, cwd=project_root())
+
+
+if __name__ == "__main__":  # python -m chromo.pipeline update-regression
+    if sys.argv[1:] != ["update-regression"]:
+        sys.exit("usage: python -m chromo.pipeline update-regression")
+    update_regression()

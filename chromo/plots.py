@@ -176,3 +176,16 @@ def karyogram(images, labels, flagged=None, title: str = "", names=None):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def angle_histogram(angles, title: str = ""):
+    """Distribution of the orientation angles applied by the data layer (degrees, -90..90)."""
+    a = np.asarray(angles, float)
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    ax.hist(a, bins=np.arange(-90, 91, 5), color="#4c72b0")
+    ax.set_xlabel("rotation applied (degrees; 0 = left as it was)")
+    ax.set_ylabel("images")
+    ax.set_xlim(-90, 90)
+    ax.set_title(title or f"{(np.abs(a) > 0).mean():.0%} of {len(a)} images rotated")
+    fig.tight_layout()
+    return fig

@@ -47,6 +47,15 @@ def check(**values) -> None:
         print(f"{k}: {v}")
 
 
+def check_range(name: str, value, low: float = float("-inf"), high: float = float("inf")) -> bool:
+    """For a number that differs between CPUs and thread counts (a short bf16 training run): print
+    whether it lies in [low, high] rather than the number, so the nbval regression compares the statement.
+    The caller writes the tolerance's reason beside the call."""
+    ok = bool(low <= float(value) <= high)
+    print(f"{name} in [{low:.4g}, {high:.4g}]: {ok}")
+    return ok
+
+
 def save_records(cfg, name: str, records: list | None = None, karyotype: dict | None = None) -> None:
     atomic_write_json(cfg.results() / "records" / f"{name}.json",
                       {"records": records or [], "karyotype": karyotype or {}})

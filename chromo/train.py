@@ -19,8 +19,8 @@ import yaml
 from tqdm import tqdm
 
 from chromo import config as config_mod
-from chromo.data.augment import flip_batch, rotate_batch, simulate_mi_set
-from chromo.data.loader import NATIVE_QUERY, batches, prepare, to_tensor
+from chromo.data.augment import flip_batch, rotate_batch
+from chromo.data.loader import NATIVE_QUERY, batches, mi_queries, prepare, to_tensor
 from chromo.io import atomic_savez, atomic_torch_save, atomic_write_json, atomic_write_text, provenance
 from chromo.losses import CenterLoss, joint_loss
 from chromo.models import ModelConfig, build_model
@@ -56,16 +56,23 @@ def load_checkpoint(path: Path) -> dict:
 
 @torch.no_grad()
 def predict(model, images: np.ndarray, cfg, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """(logits [N, 24], features [N, D]) as float32 numpy, in eval mode."""
+    """(logits [N, 24], features [N, D]) as float32 numpy, in eval mode. With cfg.tta, both are the mean
+    over the image and its horizontal, vertical and double flips (which end is up is not known)."""
     model.eval()
     dev = device()
     logits, feats = [], []
     for idx in batches(len(images), batch_size):
-        x = to_tensor(images[idx], cfg.channels_last).to(dev)
-        with _autocast(cfg):
-            lo, fe = model(x)
-        logits.append(lo.float().cpu())
-        feats.append(fe.float().cpu())
+        x = to_tensor(images[idx]).to(dev)                           # [B, 1, H, W]
+        views = [x, x.flip(-1), x.flip(-2), x.flip(-1, -2)] if getattr(cfg, "tta", False) else [x]
+        lo, fe = 0, 0
+        for v in views:
+            if cfg.channels_last:
+                v = v.contiguous(memory_format=torch.channels_last)
+            with _autocast(cfg):
+                a, b = model(v)
+            lo, fe = lo + a.float() / len(views), fe + b.float() / len(views)
+        logits.append(lo.cpu())
+        feats.append(fe.cpu())
     if not logits:
         return np.zeros((0, 24), np.float32), np.zeros((0, getattr(model, "feature_dim", 0)), np.float32)
     return torch.cat(logits).numpy(), torch.cat(feats).numpy()
@@ -104,9 +111,16 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
     model = build_model(mc).to(dev)
     if cfg.init_weights:
         model.load_state_dict(load_checkpoint(Path(cfg.init_weights)), strict=False)
+    center = CenterLoss(mc.n_classes, model.feature_dim, cfg.center_lr).to(dev)
+    src, src_run = cfg.source_run(dataset, model_name)
+    if src:
+        src_run = train(cfg, src, model_name, progress)             # the source is trained first if missing
+    if src_run:  # transfer: start from the source dataset's best weights and class centres
+        ck = load_checkpoint(src_run / "best.pt")
+        model.load_state_dict(ck["model"])
+        center.centers.copy_(ck["centers"])
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    center = CenterLoss(mc.n_classes, model.feature_dim, cfg.center_lr).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
     epochs = cfg.epochs_for(model_name, dataset)
@@ -128,11 +142,12 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
         config_mod.save(cfg, run / "config.yaml")
         atomic_write_json(run / "provenance.json", {**provenance(), "dataset": dataset, "model": model_name,
                                                     "model_config": mc.__dict__, "preprocessing": data.preprocessing(),
-                                                    "train_images": len(tr), "val_images": len(va)})
+                                                    "train_images": len(tr), "val_images": len(va),
+                                                    "init_from": str(src_run) if src_run else None})
 
     labels = torch.as_tensor(tr.labels - 1)
     for epoch in range(state["epoch"], epochs):
-        if state["bad_epochs"] >= cfg.patience:
+        if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
             break
         seed = cfg.seed * 1000 + epoch          # per-epoch seeds make a resumed run identical
         torch.manual_seed(seed)
@@ -143,8 +158,8 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
                    disable=None if progress else True, leave=False, mininterval=5)
         for idx in bar:
             x = to_tensor(tr.images[idx])
-            if cfg.flip:
-                x = flip_batch(x, gen)
+            if cfg.flip or cfg.vflip:
+                x = flip_batch(x, gen, horizontal=cfg.flip, vertical=cfg.vflip)
             x = rotate_batch(x, cfg.rotate_deg, gen)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -154,7 +169,7 @@ def train(cfg, dataset: str, model_name: str, progress: bool = True, stop_after:
             with _autocast(cfg):
                 logits, feats = model(x)
             ramp = min(1.0, state["step"] / (cfg.alpha_warmup_epochs * steps_per_epoch)) if cfg.alpha_warmup_epochs else 1.0
-            loss, ls, lc = joint_loss(logits, feats, y, center, cfg.alpha * ramp)
+            loss, ls, lc = joint_loss(logits, feats, y, center, cfg.alpha * ramp, cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -231,7 +246,7 @@ def extract_features(run: Path, split: str = "test", progress: bool = True) -> l
     s = prepare(cfg, dataset, progress).split(split)
     queries = {NATIVE_QUERY[dataset]: s.images}
     if NATIVE_QUERY[dataset] == "ki":
-        queries["mi"] = simulate_mi_set(s.images, seed=cfg.seed + 7)
+        queries["mi"] = mi_queries(s.images, cfg)
     out = []
     for q, imgs in queries.items():
         logits, feats = predict(model, imgs, cfg)

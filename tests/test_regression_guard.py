@@ -58,3 +58,36 @@ def test_perturbed_regression_notebook_fails(tmp_path):
     _perturb(p, "cells: 563", "cells: 564")
     r = _nbval(p)
     assert r.returncode != 0 and "564" in r.stdout
+
+
+# Perturbations of a computation (not of a stored output): each must make the regression of the
+# label-redistribution chapter fail, while the unperturbed copy passes.
+PERTURBATIONS = {
+    "none": None,
+    "cosine distance without normalising the LFVs": (
+        "import numpy as np\nimport chromo.matching as M\n_orig = M.pairwise_distance\n"
+        "def _bad(A, B, metric='cosine'):\n"
+        "    if metric != 'cosine':\n        return _orig(A, B, metric)\n"
+        "    a = np.asarray(A, float)\n    a = a / np.linalg.norm(a, axis=1, keepdims=True)\n"
+        "    return 1 - a @ np.asarray(B, float).T\n"
+        "M.pairwise_distance = _bad"),
+    "LRd capacity 3 instead of a homologous pair": (
+        "import chromo.matching as M\nM.label_redistribution.__defaults__ = (40, 3)"),
+}
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PERTURBATIONS))
+def test_perturbed_computation_fails_the_regression(tmp_path, name):
+    src = ROOT / "tests" / "regression" / "05_label_redistribution.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    if PERTURBATIONS[name]:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(PERTURBATIONS[name]))
+    p = tmp_path / src.name
+    nbformat.write(nb, p)
+    r = _nbval(p)
+    if PERTURBATIONS[name] is None:
+        assert r.returncode == 0, r.stdout[-3000:]
+    else:
+        assert r.returncode != 0 and "FAILED" in r.stdout, f"{name}: the regression did not notice\n{r.stdout[-2000:]}"

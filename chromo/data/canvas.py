@@ -19,7 +19,7 @@ from chromo.io import atomic_write_json, _atomic
 
 DARK_ON_LIGHT = {"pki3": True, "bioimlab": False, "synthetic": False}
 MARGIN = 2
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def normalise_polarity(img: np.ndarray, dark_on_light: bool) -> np.ndarray:
@@ -62,21 +62,40 @@ def place(img: np.ndarray, canvas: int, scale: float | None) -> tuple[np.ndarray
     return out, clipped
 
 
-def normalise(img: np.ndarray, dataset: str) -> np.ndarray:
-    """Bright-on-zero, cropped to the chromosome."""
-    return crop(normalise_polarity(img, DARK_ON_LIGHT.get(dataset, False)))
+def normalise(img: np.ndarray, dataset: str | None = None, orient: bool = False,
+              dark_on_light: bool | None = None) -> tuple[np.ndarray, float]:
+    """Bright-on-zero, then either cropped to the chromosome, or (orient) the chromosome found, rotated so
+    its principal axis is vertical and cropped to it (data.orient). Returns (object, applied angle in degrees).
+    Polarity comes from `dark_on_light`, else from the dataset."""
+    dol = DARK_ON_LIGHT.get(dataset, False) if dark_on_light is None else dark_on_light
+    a = normalise_polarity(img, dol)
+    if not orient:
+        return crop(a), 0.0
+    from chromo.data.orient import orient as _orient
+
+    return _orient(a)
 
 
-def preprocess(img: np.ndarray, dataset: str, canvas: int, scale: float | None) -> tuple[np.ndarray, bool]:
-    return place(normalise(img, dataset), canvas, scale)
+def orient_canvas(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orientation of canvas images that are already at the dataset's scale (the simulated MI queries):
+    each chromosome found, turned upright and centred again at the same scale. Returns (images, angles)."""
+    from chromo.data.orient import orient as _orient
+
+    out, angles = np.zeros_like(images), np.zeros(len(images), np.float32)
+    for i, img in enumerate(images):
+        o, angles[i] = _orient(np.asarray(img))
+        out[i] = place(o, images.shape[-1], 1.0)[0]
+    return out, angles
 
 
 def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canvas: int,
-                scale_mode: str = "global", quantile: float = 0.995, progress: bool = True) -> tuple[np.ndarray, dict]:
+                scale_mode: str = "global", quantile: float = 0.995, progress: bool = True,
+                orient: bool = False) -> tuple[np.ndarray, dict]:
     """Images of `manifest` (in its row order) as a memory-mapped uint8 array [N, canvas, canvas].
-    Built once; rebuilt when the files, the manifest rows or the parameters change."""
+    Built once; rebuilt when the files, the manifest rows or the parameters change. With `orient`, each
+    chromosome is turned upright first; meta["angles"] holds the angle applied to each image (degrees)."""
     dataset = manifest["dataset"].iloc[0]
-    key_src = json.dumps([CACHE_VERSION, dataset, canvas, scale_mode, quantile, listing_digest(dataset, root),
+    key_src = json.dumps([CACHE_VERSION, dataset, canvas, scale_mode, quantile, orient, listing_digest(dataset, root),
                           pd.util.hash_pandas_object(manifest[["path", "label"]], index=False).sum().item()])
     import hashlib
 
@@ -85,10 +104,12 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
     if npy.exists() and meta_path.exists():
         return np.load(npy, mmap_mode="r"), json.loads(meta_path.read_text())
     rows = manifest.to_dict("records")
-    objects = []
+    objects, angles = [], []
     for row in tqdm(rows, desc=f"decode {dataset}", disable=None if progress else True, mininterval=2):
         try:
-            objects.append(normalise(load_image(row, root), dataset))
+            o, angle = normalise(load_image(row, root), dataset, orient)
+            objects.append(o)
+            angles.append(round(float(angle), 2))
         except DataError:
             raise
         except Exception as e:  # a decoder failing mid-file
@@ -100,8 +121,8 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
         arr[i], c = place(o, canvas, scale)
         if c:
             clipped.append(rows[i]["path"])
-    meta = {"dataset": dataset, "canvas": canvas, "scale_mode": scale_mode, "scale": scale,
-            "images": len(manifest), "clipped_to_fit": clipped, "key": key}
+    meta = {"dataset": dataset, "canvas": canvas, "scale_mode": scale_mode, "scale": scale, "orient": orient,
+            "images": len(manifest), "clipped_to_fit": clipped, "key": key, "angles": angles}
     _atomic(npy, lambda f: np.save(f, arr))
     atomic_write_json(meta_path, meta)
     return np.load(npy, mmap_mode="r"), meta

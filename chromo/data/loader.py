@@ -44,7 +44,8 @@ class Prepared:
     def preprocessing(self) -> dict:
         """What `chromo classify` needs to place new images exactly as the training images were."""
         return {"dataset": self.dataset, "canvas": self.meta["canvas"], "scale": self.meta["scale"],
-                "scale_mode": self.meta["scale_mode"], "dark_on_light": DARK_ON_LIGHT[self.dataset]}
+                "scale_mode": self.meta["scale_mode"], "dark_on_light": DARK_ON_LIGHT[self.dataset],
+                "orient": bool(self.meta.get("orient", False))}
 
 
 _PREPARED: dict = {}
@@ -59,12 +60,24 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
         splits = load_or_make(cfg, dataset, manifest)
         manifest = manifest.merge(splits[["cell", "split"]], on="cell", how="left")
         images, meta = build_cache(manifest, root, cfg.cache(), cfg.canvas, cfg.scale_mode, cfg.scale_quantile,
-                                   progress)
+                                   progress, cfg.orient)
+        manifest = manifest.assign(angle=meta["angles"])     # orientation applied to each image, degrees
         path = cfg.cache() / dataset / f"manifest-{meta['key']}.csv"   # the manifest beside its cache
         if not path.exists():
             atomic_write_text(path, manifest.to_csv(index=False))
         _PREPARED[key] = Prepared(dataset, manifest, splits, images, meta)
     return _PREPARED[key]
+
+
+def mi_queries(images: np.ndarray, cfg, factors=None) -> np.ndarray:
+    """Simulated microscope versions of canvas images (data.augment.simulate_mi_set, all its factors unless
+    `factors` names some), normalised as the cache's images are: with cfg.orient each query is found,
+    turned upright and centred again."""
+    from chromo.data.augment import FACTORS, simulate_mi_set
+    from chromo.data.canvas import orient_canvas
+
+    mi = simulate_mi_set(np.asarray(images), seed=cfg.seed + 7, factors=FACTORS if factors is None else factors)
+    return orient_canvas(mi)[0] if cfg.orient else mi
 
 
 def to_tensor(images: np.ndarray, channels_last: bool = False) -> torch.Tensor:

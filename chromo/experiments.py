@@ -1,0 +1,151 @@
+"""The recipe experiments behind the cpu profile, scored on the VALIDATION split only.
+
+Each variant is the cpu profile with a few settings changed (or one of its runs scored another way),
+trained into ``runs/experiments/<variant>/``; one row per variant goes to
+``book/results/cpu/experiments.csv``, which the reproducibility chapter shows. Choices are made on these
+numbers, never on the test split. Run them alone on the machine (the minutes are part of the result):
+
+    python -m chromo.experiments --list
+    python -m chromo.experiments [--only NAME ...]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from chromo import config as config_mod
+
+MODEL = "eresnet-u1c0"
+PKI3_RUN = "runs/cpu/pki3/eresnet-u1c0"   # the cpu profile's pki3 run: the source of every transfer below
+
+SCRATCH = {"init_from": None}
+NO_ORIENT = {"orient": False, "vflip": False, "tta": False}
+# name: (dataset, settings changed from the cpu profile, how it is scored)
+VARIANTS = {
+    "pki3: cpu profile": ("pki3", {}, "run"),
+    "pki3: cpu profile, no flip averaging": ("pki3", {}, "no-tta"),
+    "pki3: no vertical flips": ("pki3", {"vflip": False}, "run"),
+    "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
+    "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
+    "bioimlab: pki3 model unchanged": ("bioimlab", {}, "pki3-model"),
+    "bioimlab: scratch, no orientation": ("bioimlab", {**SCRATCH, **NO_ORIENT}, "run"),
+    "bioimlab: scratch, orientation": ("bioimlab", SCRATCH, "run"),
+    "bioimlab: cpu profile (transfer from pki3)": ("bioimlab", {}, "run"),
+    "bioimlab: cpu profile, no flip averaging": ("bioimlab", {}, "no-tta"),
+    "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+
+
+def variant_config(name: str):
+    """The cpu profile with the variant's settings; its runs go to runs/experiments/<slug>/ unless the
+    variant is the cpu profile itself (then its runs are the main job's)."""
+    dataset, changes, _ = VARIANTS[name]
+    cfg = config_mod.load("cpu", **{k: v for k, v in changes.items() if v is not None})
+    if "init_from" in changes and changes["init_from"] is None:
+        cfg.init_from = None
+    if changes:
+        cfg.runs_dir = str(Path("runs") / "experiments" / _slug(name))
+    return cfg
+
+
+def score(model, cfg, dataset: str, split: str = "val") -> dict:
+    """Mean per-cell accuracy (eq. 9) of DCNN and of the karyotype assignment on a split, for the native
+    queries and, for pki3, the simulated MI ones."""
+    from chromo.data.loader import NATIVE_QUERY, mi_queries, prepare
+    from chromo.evaluate import dcnn_and_assignment
+    from chromo.train import predict
+
+    s = prepare(cfg, dataset, progress=False).split(split)
+    queries = {NATIVE_QUERY[dataset]: s.images}
+    if NATIVE_QUERY[dataset] == "ki":
+        queries["mi"] = mi_queries(s.images, cfg)
+    out = {}
+    for q, imgs in queries.items():
+        acc = dcnn_and_assignment(predict(model, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
+        out.update({f"{split}_{q}_{k}": v for k, v in acc.items()})
+    return out
+
+
+def load(cfg) -> pd.DataFrame:
+    """The profile's experiments table (empty when none was run for it)."""
+    path = cfg.results() / "experiments.csv"
+    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["variant", "dataset"])
+
+
+def seed_spread(exp: pd.DataFrame) -> pd.DataFrame:
+    """Seed-to-seed spread of the chosen setting (the cpu profile's runs with seeds 0, 1, 2 ...), on the
+    validation split of its native queries: one row per dataset, mean, standard deviation and count of
+    the DCNN and assignment accuracies (eq. 9)."""
+    runs = exp[exp["variant"].str.contains("cpu profile") & exp["scored"].eq("run")] if len(exp) else exp
+    rows = []
+    for d, g in runs.groupby("dataset"):
+        native = "ki" if d == "pki3" else "mi"
+        for m in ("dcnn", "assign"):
+            v = g[f"val_{native}_{m}"]
+            rows.append({"dataset": d, "method": m, "seeds": len(v), "mean": v.mean(), "sd": v.std()})
+    return pd.DataFrame(rows, columns=["dataset", "method", "seeds", "mean", "sd"])
+
+
+def run_variant(name: str) -> dict:
+    import json
+
+    from chromo.train import load_model, train
+
+    dataset, changes, how = VARIANTS[name]
+    cfg = variant_config(name)
+    t = time.time()
+    if how == "pki3-model":               # the pki3 run applied to another data set, unchanged
+        run = train(cfg, "pki3", MODEL, progress=False)
+    else:
+        run = train(cfg, dataset, MODEL, progress=False)
+    model, _ = load_model(run)
+    if how == "no-tta":
+        cfg.tta = False
+    done = json.loads((run / "done.json").read_text())
+    row = {"variant": name, "dataset": dataset, "changes": json.dumps(changes) if changes else "",
+           "scored": how, "seed": cfg.seed, "epochs": done["epochs_run"],
+           "train_min": round(done["train_s"] / 60, 1) if how == "run" else 0.0,
+           "best_val_acc_during_training": done["best_val_acc"], **score(model, cfg, dataset)}
+    print(f"{name}: {row} ({time.time() - t:.0f} s)", flush=True)
+    return row
+
+
+def main(argv=None) -> int:
+    from chromo.io import atomic_write_text
+
+    ap = argparse.ArgumentParser(prog="python -m chromo.experiments", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", help="variant names (or unique prefixes) to run")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args(argv)
+    if a.list:
+        print("\n".join(VARIANTS))
+        return 0
+    unknown = [o for o in a.only or [] if not any(n.startswith(o) for n in VARIANTS)]
+    if unknown:
+        ap.error(f"no variant named {unknown}; see --list")
+    # an exact name selects itself only; otherwise a prefix selects every variant it starts
+    names = [n for n in VARIANTS if not a.only or n in a.only
+             or any(n.startswith(o) and o not in VARIANTS for o in a.only)]
+    out = config_mod.load("cpu").results() / "experiments.csv"
+    old = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["variant"])
+    for n in names:
+        row = pd.DataFrame([run_variant(n)])
+        old = pd.concat([old[old["variant"] != n], row], ignore_index=True)
+        old["order"] = old["variant"].map({v: i for i, v in enumerate(VARIANTS)})
+        old = old.sort_values("order").drop(columns="order")
+        atomic_write_text(out, old.to_csv(index=False))   # after each variant: an interruption keeps the rest
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
