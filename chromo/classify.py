@@ -2,21 +2,30 @@
 
 Input: a cell folder in either public layout (pki3 claseK/ sub-folders, bioimlab '<cell> <K>[a|b].bmp')
 or a plain folder of image files; or a folder whose sub-folders are such cells. Output per cell:
-assignments.csv, karyotype.json, karyogram.png, written to a temporary folder and renamed into place.
+assignments.csv, karyotype.json, karyogram.png. Every cell is read, checked and classified before anything
+is written; then all cells are written into one temporary folder beside OUT and renamed into place at once.
+OUT must not exist, be empty or (with --force) hold only a previous result: --force removes nothing but
+the files this command writes.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import os
 import re
+import secrets
 import shutil
-import tempfile
+import sys
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from chromo import class_name, karyotype
-from chromo.data.canvas import normalise, place
+from chromo.data.canvas import MARGIN, normalise, place
 from chromo.data import manifest
 from chromo.data.loader import NATIVE_QUERY
 from chromo.data.manifest import DataError
@@ -27,6 +36,9 @@ from chromo.train import CheckpointError, load_features, load_model, load_run, p
 IMAGE_SUFFIXES = {".tif", ".tiff", ".bmp", ".png", ".jpg", ".jpeg"}
 MIN_OBJECTS, MAX_OBJECTS = 30, 60
 IGNORED = {"SHA256SUMS", ".DS_Store", "Thumbs.db"}
+OUTPUT_FILES = ("assignments.csv", "karyotype.json", "karyogram.png")
+MIN_SIDE = 5          # px, short side; the smallest public image is a 6x9 px fragment (pki3 98000042.21)
+SHRINK_FLAG = 1.25    # flag objects this much larger than the run's canvas holds at its scale
 
 
 class InputError(ValueError):
@@ -39,10 +51,14 @@ def _true_label(path: Path) -> int | None:
     return int(m.group(1)) if m and 1 <= int(m.group(1)) <= 24 else None
 
 
-def cell_name(files) -> str:
-    """The cell folder's name (above pki3's claseK folders)."""
+def cell_dir(files) -> Path:
+    """The cell folder of a cell's files (above pki3's claseK folders)."""
     parent = Path(sorted(files)[0]).parent
-    return parent.parent.name if re.match(r"^clase\d+$", parent.name, re.I) else parent.name
+    return parent.parent if re.match(r"^clase\d+$", parent.name, re.I) else parent
+
+
+def cell_name(files) -> str:
+    return cell_dir(files).name
 
 
 def cell_files(folder: Path, skip_non_images: bool = False) -> tuple[list[Path], list[str]]:
@@ -78,15 +94,50 @@ def find_cells(folder: Path) -> list[Path]:
     return cells
 
 
-def read_gray(path: Path) -> np.ndarray:
-    """The data layer's reader, with classify's error type and a minimum size."""
+def read_gray(path: Path, notes: list | None = None) -> np.ndarray:
+    """The data layer's reader (16-bit and float images rescaled, noted in `notes`), with classify's
+    error type and a minimum size."""
     try:
-        a = manifest.read_gray(path)
+        a = manifest.read_gray(path, notes)
     except DataError as e:
         raise InputError(str(e)) from e
-    if min(a.shape) < 2:
-        raise InputError(f"{path}: empty image")
+    if min(a.shape) < MIN_SIDE:
+        raise InputError(f"{path}: image too small ({a.shape[1]}x{a.shape[0]} px; a chromosome image needs at "
+                         f"least {MIN_SIDE} px on each side); remove it")
     return a
+
+
+def _some(paths, n: int = 5) -> str:
+    paths = [str(p) for p in paths]
+    return ", ".join(paths[:n]) + (f" and {len(paths) - n} more" if len(paths) > n else "")
+
+
+def read_cell(files: list[Path]) -> tuple[list[np.ndarray], list[dict]]:
+    """Every image of one cell, checked: readable, not tiny, not blank, no two identical.
+    Returns (images, conversions of wide images)."""
+    converted = []
+    images = [read_gray(f, converted) for f in files]
+    blank = [f for f, a in zip(files, images) if a.min() == a.max()]
+    if blank:
+        raise InputError(f"{_some(blank)}: blank image(s) (a single grey value, no chromosome); remove them")
+    seen = {}
+    for f, a in zip(files, images):
+        key = hashlib.sha256(f"{a.shape}".encode() + a.tobytes()).digest()
+        if key in seen:
+            raise InputError(f"{seen[key]} and {f}: identical images (the same pixels); remove the copy")
+        seen[key] = f
+    return images, converted
+
+
+@dataclass
+class CellResult:
+    """One classified cell, in memory until written."""
+    cell: str
+    folder: str           # sub-folder of OUT ("" for OUT itself)
+    files: list
+    table: pd.DataFrame
+    report: dict
+    crops: list
 
 
 class Classifier:
@@ -97,7 +148,7 @@ class Classifier:
         if not run.is_dir():
             raise CheckpointError(f"{run}: run directory not found; train one with `chromo train` or the main job")
         self.cfg, self.dataset, self.model_name = load_run(run)
-        self.model, ck = load_model(run)
+        self.model, ck = load_model(run)     # refuses a best.pt of another run (train.check_run_identity)
         self.prep = ck.get("preprocessing")
         if not self.prep or "scale" not in self.prep:
             raise CheckpointError(f"{run / 'best.pt'}: incompatible checkpoint (no preprocessing record)")
@@ -111,13 +162,18 @@ class Classifier:
         self.run = run
 
     def objects(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Canvas images at the run's scale and the bright-on-dark crops (for the karyogram)."""
+        """Canvas images at the run's scale and the bright-on-dark crops (for the karyogram); place() shrinks
+        an object larger than the canvas holds at that scale to fit."""
         crops = []
         for a in images:  # the data layer's normalisation (polarity guessed from the border, orientation as trained)
             border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
             crops.append(normalise(a, orient=self.prep.get("orient", False), dark_on_light=np.median(border) > 127)[0])
         canv = np.stack([place(c, self.prep["canvas"], self.prep["scale"])[0] for c in crops])
         return canv, crops
+
+    def max_side(self) -> int:
+        """Objects longer than this (px) are flagged: far larger than the run's canvas holds at its scale."""
+        return round(SHRINK_FLAG * (self.prep["canvas"] - 2 * MARGIN) / self.prep["scale"])
 
     def classify(self, files: list[Path]) -> tuple[pd.DataFrame, dict, list[np.ndarray]]:
         files = sorted(Path(f) for f in files)  # one canonical order: the result cannot depend on listing order
@@ -126,7 +182,8 @@ class Classifier:
         if not MIN_OBJECTS <= len(files) <= MAX_OBJECTS:
             raise InputError(f"{Path(files[0]).parent}: {len(files)} images; a cell needs "
                              f"{MIN_OBJECTS}..{MAX_OBJECTS} single-chromosome images")
-        canv, crops = self.objects([read_gray(f) for f in files])
+        images, converted = read_cell(files)
+        canv, crops = self.objects(images)
         logits, feats = predict(self.model, canv, self.cfg)
         p = softmax(logits)
         top = np.argsort(-p, 1)[:, :3]
@@ -144,7 +201,8 @@ class Classifier:
             "lfv_label": [class_name(k) for k in lfv_label], "lfv_distance": np.round(dmin, 5),
             "lrd_label": [class_name(k) for k in lrd], "changed_by_lrd": lrd != lfv_label,
             "changed_by_assignment": pred != top[:, 0] + 1, "low_confidence": low,
-            "true": [class_name(t) if t else "" for t in truth]})
+            "true": [class_name(t) if t else "" for t in truth],
+            "converted_from": [{c["file"]: c["from"] for c in converted}.get(str(f), "") for f in files]})
         n = karyotype.counts(pred)
         flags = []
         if len(files) != 46:
@@ -153,6 +211,12 @@ class Classifier:
             flags.append(f"abnormal karyotype: {a['formula']}")
         if low.any():
             flags.append(f"{int(low.sum())} low-confidence chromosome(s)")
+        shrunk = [str(f) for f, c in zip(files, crops) if max(c.shape) > self.max_side()]
+        if shrunk:
+            flags.append(f"{len(shrunk)} image(s) larger than {self.max_side()} px were shrunk to fit the run's "
+                         "canvas; their size is not comparable with the others")
+        if converted:
+            flags.append(f"{len(converted)} image(s) wider than 8 bits rescaled from their min..max to 0..255")
         sex_p = p[:, 22:24].sum(1)
         if n[23] == 0 or any(low[pred >= 23]) or (sex_p.sum() < 1.5):
             flags.append("sex undetermined")
@@ -160,57 +224,186 @@ class Classifier:
                   "counts": {class_name(k): v for k, v in n.items()}, "flags": flags,
                   "low_confidence_files": [str(f) for f, l in zip(files, low) if l],
                   "run": str(self.run), "model": self.model_name, "trained_on": self.dataset}
+        report.update({k: v for k, v in (("converted", converted), ("shrunk_files", shrunk)) if v})
         if all(truth):
             report["true_formula"] = karyotype.formula(truth)
             report["accuracy"] = float(np.mean(np.array(truth) == pred))
         return df, report, crops
 
-    def write(self, files: list[Path], out: Path, force: bool = False, skipped: list[str] = ()) -> dict:
-        """Classify and write OUT/assignments.csv, karyotype.json, karyogram.png atomically."""
-        from chromo import plots
-
-        out = Path(out)
-        if out.exists() and any(out.iterdir()) and not force:
-            raise InputError(f"{out}: exists and is not empty; choose another --out or pass --force")
+    def result(self, files: list[Path], skipped=(), folder: str = "") -> CellResult:
+        """Classify one cell in memory (written later by save)."""
         df, report, crops = self.classify(files)
         if skipped:
             report["skipped_non_images"] = list(skipped)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-        try:
-            df.to_csv(tmp / "assignments.csv", index=False)
-            (tmp / "karyotype.json").write_text(json.dumps(report, indent=2) + "\n")
-            labels = [{"X": 23, "Y": 24}.get(k) or int(k) for k in df["predicted"]]
-            fig = plots.karyogram(crops, labels, df["low_confidence"].to_numpy(),
-                                  title=f"{report['formula']}  ({cell_name(files)})")
-            fig.savefig(tmp / "karyogram.png", dpi=110)
-            import matplotlib.pyplot as plt
+        return CellResult(cell_name(files), folder, sorted(Path(f) for f in files), df, report, crops)
 
-            plt.close(fig)
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        except BaseException:
+    def write(self, files: list[Path], out: Path, force: bool = False, skipped: list[str] = ()) -> dict:
+        """Classify one cell and write OUT/assignments.csv, karyotype.json, karyogram.png atomically."""
+        out = Path(out)
+        check_out(out, force, [("input folder", d) for d in sorted({cell_dir([f]) for f in files})] +
+                  [("run directory", self.run)])
+        r = self.result(files, skipped)
+        save([r], out, force)
+        return r.report
+
+
+# --- output: checked before, written all at once, never removing what this command did not write ----------
+def _overlap(out: Path, other: Path) -> str | None:
+    a, b = out.resolve(), Path(other).resolve()
+    return "is" if a == b else "lies inside" if b in a.parents else "contains" if a in b.parents else None
+
+
+def foreign_files(out: Path) -> list[Path]:
+    """What in OUT this command did not write: anything but its files, directly or in cell folders."""
+    bad = []
+    for p in sorted(out.iterdir()):
+        if p.is_dir() and not p.is_symlink():
+            bad += [q for q in sorted(p.iterdir()) if q.name not in OUTPUT_FILES or q.is_symlink() or not q.is_file()]
+        elif p.name not in OUTPUT_FILES or p.is_symlink() or not p.is_file():
+            bad.append(p)
+    return bad
+
+
+def check_out(out: Path, force: bool, keep: list[tuple[str, Path]]) -> None:
+    """Refuse an OUT that is a file, is/contains/lies inside a folder in `keep` (input, run), or holds
+    anything but a previous result (without force: anything at all)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file, not a folder; choose another --out")
+    for what, path in keep:
+        if rel := _overlap(out, path):
+            raise InputError(f"{out}: {rel} the {what} {path}; choose an --out outside it")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    foreign = foreign_files(out)
+    if foreign and force:
+        raise InputError(f"{_some(foreign, 3)}: not written by chromo classify; --force replaces only "
+                         f"{', '.join(OUTPUT_FILES)} (and cell folders of them) and will not remove it; "
+                         "move it away or choose another --out")
+    if not force:
+        raise InputError(f"{out}: exists and is not empty; choose another --out"
+                         + ("" if foreign else " or pass --force to replace the previous result"))
+
+
+def _new_dir(parent: Path, prefix: str) -> Path:
+    """A new uniquely named folder with the usual permissions (umask applies; mkdtemp's would be 0700)."""
+    while True:
+        p = parent / f"{prefix}{secrets.token_hex(4)}"
+        with suppress(FileExistsError):
+            p.mkdir()
+            return p
+
+
+def _render(folder: Path, r: CellResult) -> None:
+    """assignments.csv, karyotype.json and karyogram.png of one cell."""
+    import matplotlib.pyplot as plt
+
+    from chromo import plots
+
+    r.table.to_csv(folder / "assignments.csv", index=False)
+    (folder / "karyotype.json").write_text(json.dumps(r.report, indent=2) + "\n")
+    labels = [{"X": 23, "Y": 24}.get(k) or int(k) for k in r.table["predicted"]]
+    fig = plots.karyogram(r.crops, labels, r.table["low_confidence"].to_numpy(),
+                          title=f"{r.report['formula']}  ({r.cell})")
+    try:
+        fig.savefig(folder / "karyogram.png", dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def _move_aside(out: Path) -> Path | None:
+    """Move a previous result (non-empty OUT) to a hidden folder beside it; None when there is none."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    old = _new_dir(out.parent, f".{out.name}.old.")
+    try:
+        os.rename(out, old)             # onto the new, empty folder
+    except OSError as e:
+        old.rmdir()
+        if isinstance(e, FileNotFoundError):    # gone meanwhile: nothing to replace
+            return None
+        raise
+    return old
+
+
+def _remove_own(old: Path) -> None:
+    """Remove a previous result moved aside: this command's files by name, then the emptied folders.
+    Anything else (put there while it was replaced) stays, and is reported."""
+    for d in [*(p for p in old.iterdir() if p.is_dir() and not p.is_symlink()), old]:
+        for name in OUTPUT_FILES:
+            if (d / name).is_file() and not (d / name).is_symlink():
+                with suppress(OSError):
+                    (d / name).unlink()
+        with suppress(OSError):
+            d.rmdir()
+    if old.exists():
+        print(f"chromo: note: {old} keeps files that were added to the old output while it was replaced",
+              file=sys.stderr)
+
+
+def _publish(tmp: Path, out: Path, force: bool) -> None:
+    """Rename the finished folder to OUT. rename(2) onto a non-empty folder fails, so the check that OUT is
+    free and the write are one step: of two runs racing for OUT, one fails. With force, a previous result
+    is moved aside first and, once the new one is in place, removed."""
+    old = _move_aside(out) if force else None
+    try:
+        os.rename(tmp, out)
+    except OSError as e:
+        if old is not None:
+            with suppress(OSError):
+                os.rename(old, out)
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise InputError(f"{out}: another run wrote it meanwhile; nothing was written. Choose another --out"
+                             " or pass --force") from e
+        raise
+    if old is not None:
+        _remove_own(old)
+
+
+def save(results: list[CellResult], out: Path, force: bool = False) -> None:
+    """Write every cell into one temporary folder beside OUT (each cell in its sub-folder, if any), then
+    rename it into place: all or nothing. An OSError (read-only folder, disk full) is an InputError naming
+    OUT; the temporary folder and any parent folders made for OUT are removed."""
+    out = Path(out)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]     # deepest first
+    tmp = None
+    try:
+        for p in reversed(made):
+            p.mkdir(exist_ok=True)
+        tmp = _new_dir(out.parent, f".{out.name}.")
+        for r in results:
+            (tmp / r.folder).mkdir(exist_ok=True)
+            _render(tmp / r.folder, r)
+        _publish(tmp, out, force)
+    except BaseException as e:
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return report
+        for p in made:
+            with suppress(OSError):
+                p.rmdir()
+        if isinstance(e, OSError):
+            raise InputError(f"{out}: cannot write ({e.strerror or e}); check that its folder is writable and "
+                             "has free space. Nothing was written") from e
+        raise
 
 
 def classify_folder(folder: Path, run: Path, out: Path, force: bool = False, skip_non_images: bool = False,
                     progress: bool = True) -> list[dict]:
-    """Classify every cell under `folder`; one cell writes to OUT, several to OUT/<cell>/."""
+    """Classify every cell under `folder`; one cell writes to OUT, several to OUT/<cell>/. Every cell is
+    listed, read, checked and classified before anything is written."""
     from tqdm import tqdm
 
-    cells = find_cells(Path(folder))
+    folder, out = Path(folder), Path(out)
+    cells = find_cells(folder)
+    check_out(out, force, [("input folder", folder), ("run directory", Path(run))])
     clf = Classifier(run)
     jobs = []
-    for c in cells:  # check every cell's files before writing anything
+    for c in cells:  # every cell's listing before any image is read
         files, skipped = cell_files(c, skip_non_images)
         if not files:
             raise InputError(f"{c}: empty folder (no chromosome images)")
         jobs.append((c, files, skipped))
-    reports = []
-    for c, files, skipped in tqdm(jobs, desc="cells", disable=True if (not progress or len(jobs) == 1) else None):
-        target = Path(out) if len(jobs) == 1 else Path(out) / c.name
-        reports.append({"cell": c.name, **clf.write(files, target, force, skipped)})
-    return reports
+    quiet = True if (not progress or len(jobs) == 1) else None
+    results = [clf.result(files, skipped, "" if len(jobs) == 1 else c.name)   # all in memory first
+               for c, files, skipped in tqdm(jobs, desc="cells", disable=quiet)]
+    save(results, out, force)
+    return [{"cell": c.name, **r.report} for (c, _, _), r in zip(jobs, results)]

@@ -11,16 +11,23 @@ from pathlib import Path
 def _cfg(args):
     from chromo import config
 
-    over = {}
-    if getattr(args, "data_dir", None):
-        over["data_dir"] = args.data_dir
-    return config.load(args.config, **over)
+    # --data-dir (relative to the working directory) ranks above CHROMO_DATA, which ranks above the
+    # config's data_dir (Config.data_root); it is also recorded as data_dir in a new run's config.yaml
+    return config.load(args.config, cli_data_dir=getattr(args, "data_dir", None) or None)
 
 
 def cmd_data_summary(args) -> int:
     from chromo.data.manifest import build_manifest, cell_table
 
     cfg = _cfg(args)
+    if args.manifest_out:  # refuse before the (slow) manifest is built, so nothing is written
+        out_path = Path(args.manifest_out)
+        if out_path.is_dir() or args.manifest_out.endswith(("/", "\\")):
+            raise ValueError(f"--manifest-out {args.manifest_out}: is a folder; give a file name such as "
+                             f"{out_path / (args.dataset + '-manifest.csv')}")
+        parent = next((q for q in out_path.absolute().parents if q.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ValueError(f"--manifest-out {args.manifest_out}: {parent} is a file, not a folder")
     root = None if args.dataset == "synthetic" else cfg.data_root()
     m, rep = build_manifest(args.dataset, root, "skip" if args.skip_unreadable else "raise", cfg.seed)
     cells = cell_table(m)
@@ -49,26 +56,76 @@ def cmd_data_summary(args) -> int:
 
 
 def cmd_data_verify(args) -> int:
+    """Every file listed in SHA256SUMS present (else MISSING) with its checksum (else MISMATCH), and no
+    file or folder under the dataset folder that the list does not name (EXTRA; SHA256SUMS itself aside,
+    hidden files such as .DS_Store included). Exit 1 on any; exit 2 on a missing, empty or malformed list."""
+    import os
+    import re
+
     cfg = _cfg(args)
     folder = cfg.data_root() / args.dataset
     sums = folder / "SHA256SUMS"
-    if not sums.exists():
+    if not sums.is_file():
         print(f"{sums}: no checksum file", file=sys.stderr)
         return 2
-    bad = 0
-    lines = [line.split(None, 1) for line in sums.read_text().splitlines() if line.strip()]
+    entry = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")   # sha256sum's text and binary formats
+    listed: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for n, line in enumerate(sums.read_text(errors="replace").splitlines(), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        m = entry.match(line)
+        name = m.group(2)[2:] if m and m.group(2).startswith("./") else (m.group(2) if m else "")
+        parts = Path(name).parts
+        if not m or not name or Path(name).is_absolute() or ".." in parts:
+            print(f"{sums}: line {n} is not '<64 hex digits>  <relative path>': {line[:80]!r}", file=sys.stderr)
+            return 2
+        key = Path(name).as_posix()
+        if key in listed:
+            print(f"{sums}: line {n} lists {key} again (first on line {first_line[key]})", file=sys.stderr)
+            return 2
+        listed[key], first_line[key] = m.group(1).lower(), n
+    if not listed:
+        print(f"{sums}: lists no files (an empty checksum list verifies nothing)", file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
-    for digest, name in tqdm(lines, desc=f"verify {args.dataset}", mininterval=2, disable=True if args.quiet else None):
-        p = folder / name.strip()
-        if not p.exists():
+    missing = mismatched = 0
+    for name, digest in tqdm(listed.items(), desc=f"verify {args.dataset}", mininterval=2,
+                             disable=True if args.quiet else None):
+        p = folder / name
+        if not p.is_file():
             print(f"MISSING {p}", file=sys.stderr)
-            bad += 1
-        elif hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+            missing += 1
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != digest:
             print(f"MISMATCH {p}", file=sys.stderr)
-            bad += 1
-    print(f"{args.dataset}: {len(lines) - bad} of {len(lines)} files match SHA256SUMS")
-    return 1 if bad else 0
+            mismatched += 1
+    listed_dirs = {Path(k).parents[i].as_posix() for k in listed for i in range(len(Path(k).parents) - 1)}
+    extra = 0
+    for d, dirs, files in os.walk(folder):
+        rel_d = Path(d).relative_to(folder)
+        for sub in sorted(dirs):
+            key = (rel_d / sub).as_posix()
+            if key not in listed_dirs:      # a folder the list does not reach: one line for it
+                n_files = sum(len(fs) for _, _, fs in os.walk(Path(d) / sub))
+                print(f"EXTRA {Path(d) / sub}/ (a folder with {n_files} files, none listed)", file=sys.stderr)
+                extra += 1
+        dirs[:] = sorted(x for x in dirs if (rel_d / x).as_posix() in listed_dirs)
+        for f in sorted(files):
+            key = (rel_d / f).as_posix()
+            if key not in listed and key != "SHA256SUMS":
+                print(f"EXTRA {Path(d) / f}", file=sys.stderr)
+                extra += 1
+    ok = len(listed) - missing - mismatched
+    print(f"{args.dataset}: {ok} of {len(listed)} files match SHA256SUMS; {missing} missing, "
+          f"{mismatched} mismatched, {extra} extra")
+    return 1 if missing or mismatched or extra else 0
 
 
 def cmd_data_cache(args) -> int:
@@ -106,6 +163,24 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def cmd_run_notebook(args) -> int:
+    """A checked rerun: parameters checked against the notebook's `parameters` cell before papermill
+    starts; the output and any records go to a folder of their own (out/reruns/), never into book/."""
+    from chromo.rerun import RerunError, run_notebook
+
+    try:
+        run_notebook(args.name, [tuple(p) for p in args.param or []], args.out, args.force)
+    except RerunError as e:
+        print(f"chromo run-notebook: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # papermill's execution error: the cell's error, not a traceback of papermill
+        if type(e).__name__ != "PapermillExecutionError":
+            raise
+        print(f"chromo run-notebook: the notebook failed: {e.ename}: {e.evalue}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_book(args) -> int:
     from chromo.pipeline import run_pipeline
 
@@ -129,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-unreadable", action="store_true", help="skip and list unreadable files instead of failing")
     p.add_argument("--manifest-out", help="also write the manifest (one row per image) to this CSV file")
     p.set_defaults(func=cmd_data_summary)
-    p = data.add_parser("verify", help="check files against SHA256SUMS; non-zero exit on any mismatch")
+    p = data.add_parser("verify", help="check files against SHA256SUMS: MISSING, MISMATCH, EXTRA (unlisted files, hidden ones too) exit 1; an empty or malformed list exits 2")
     common(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data_verify)
@@ -161,6 +236,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="execute only; do not build HTML")
     p.add_argument("--only", nargs="*", help="notebook name prefixes to consider (e.g. 05)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("run-notebook", help="rerun one notebook with other parameters (checked first) into out/reruns/")
+    p.add_argument("name", help="notebook name or prefix, e.g. 05 or 05_label_redistribution")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="a parameter of the notebook's parameters cell (repeatable), e.g. -p beta 30")
+    p.add_argument("--out", help="output notebook (default out/reruns/NAME-<params>.ipynb); records go beside it")
+    p.add_argument("--force", action="store_true", help="replace an existing output notebook")
+    p.set_defaults(func=cmd_run_notebook)
     return ap
 
 
@@ -173,6 +256,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, CheckpointError, InputError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, DataError, CheckpointError, InputError, ValueError) as e:
         print(f"chromo: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # read-only folder, disk full, a folder where a file goes: the path, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"chromo: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2

@@ -4,7 +4,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,18 +79,34 @@ class Config:
     results_dir: str = "book/results"
     cache_dir: str = ".cache"
 
+    # Not fields (no annotation: outside to_dict() and every digest): the command line's --data-dir, which
+    # ranks above CHROMO_DATA, and the config's own data_dir it replaced (for the note when they disagree).
+    cli_data_dir = None
+    file_data_dir = None
+
     # --- derived paths -------------------------------------------------------------------------
     def _abs(self, p: str) -> Path:
         q = Path(p).expanduser()
         return q if q.is_absolute() else project_root() / q
 
     def data_root(self, must_exist: bool = True) -> Path:
-        """CHROMO_DATA, else the config's data_dir, else ../shared/data beside the project."""
+        """The data folder, by precedence: the command line's --data-dir, CHROMO_DATA, the config's data_dir,
+        ../shared/data beside the project. When two given sources disagree, a one-line note on stderr says
+        which one is used."""
+        given = []
+        if self.cli_data_dir:
+            given.append((Path(self.cli_data_dir).expanduser(), "--data-dir"))
         env = os.environ.get("CHROMO_DATA")
         if env:
-            p, how = Path(env).expanduser(), "environment variable CHROMO_DATA"
-        elif self.data_dir:
-            p, how = self._abs(self.data_dir), "config value data_dir"
+            given.append((Path(env).expanduser(), "environment variable CHROMO_DATA"))
+        file_dir = self.file_data_dir if self.cli_data_dir else self.data_dir
+        if file_dir:
+            given.append((self._abs(file_dir), "config value data_dir"))
+        if given:
+            p, how = given[0]
+            ignored = [(q, h) for q, h in given[1:] if os.path.abspath(q) != os.path.abspath(p)]
+            if ignored:
+                _note(f"using data directory {p} (from {how}); not {', '.join(f'{q} (from {h})' for q, h in ignored)}")
         else:
             p, how = (project_root().parent / "shared" / "data").resolve(), "default ../shared/data"
         if must_exist and not p.is_dir():
@@ -154,10 +173,14 @@ def _sha(d: dict) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def load(path: str | os.PathLike | None = None, **overrides) -> Config:
-    """Read a profile YAML (path or profile name such as 'cpu'), apply keyword overrides. A YAML may name
-    `base: <profile or path>` to start from another profile's settings."""
+def load(path: str | os.PathLike | None = None, *, cli_data_dir: str | os.PathLike | None = None,
+         **overrides) -> Config:
+    """Read a profile YAML (path or profile name such as 'cpu'), apply keyword overrides (None means: keep
+    the file's value), check every setting (check_values). A YAML may name `base: <profile or path>` to
+    start from another profile's settings. cli_data_dir is the command line's --data-dir: relative to the
+    working directory, it becomes data_dir and ranks above CHROMO_DATA (Config.data_root)."""
     values: dict = {}
+    where = "settings"
     if path is not None:
         p = Path(path)
         if not p.suffix:  # a bare profile name
@@ -166,41 +189,196 @@ def load(path: str | os.PathLike | None = None, **overrides) -> Config:
             p = project_root() / p
         if not p.exists():
             raise ConfigError(f"config file not found: {p}")
+        if not p.is_file():
+            raise ConfigError(f"{p}: is a folder, not a config file")
         try:
             values = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML ({e})") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read the config file ({e})") from e
         if not isinstance(values, dict):
             raise ConfigError(f"{p}: expected a mapping of settings, got {type(values).__name__}")
+        where = str(p)
         if "base" in values:  # 'base: smoke' (or a path): start from that profile, then these settings
             base = values.pop("base")
+            if not isinstance(base, str):
+                raise ConfigError(f"{p}: base must be a profile name or a config path, not {base!r}")
             values = {**load(base).to_dict(), **values}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if set(given) <= {f.name for f in dataclasses.fields(Config)}:
+        check_values(given)          # a bad keyword is named as such, not blamed on the file
+    values.update(given)
+    cfg = from_values(values, where)
+    if cli_data_dir:
+        cfg.file_data_dir = cfg.data_dir
+        cfg.data_dir = cfg.cli_data_dir = str(Path(cli_data_dir).expanduser().resolve())
+    return cfg
+
+
+def from_values(values: dict, where: str = "settings") -> Config:
+    """A Config from a mapping of settings (None kept as None), after check_values; errors name `where`."""
+    values = dict(values)
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown config keys {unknown} in {path}; known keys: {sorted(known)}")
+        raise ConfigError(f"unknown config keys {unknown} in {where}; known keys: {sorted(known)}")
+    try:
+        check_values(values)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if "split_fractions" in values:
         values["split_fractions"] = tuple(values["split_fractions"])
-    cfg = Config(**values)
-    if cfg.scale_mode not in ("global", "per_image"):
-        raise ConfigError(f"scale_mode must be 'global' or 'per_image', not {cfg.scale_mode!r}")
-    if cfg.distance not in ("cosine", "euclid"):
-        raise ConfigError(f"distance must be 'cosine' or 'euclid', not {cfg.distance!r}")
-    for f in dataclasses.fields(Config):  # YAML 'off' is a bool, but 'off' in quotes is a string: refuse it
-        v = getattr(cfg, f.name)
-        if f.type == "bool" and not isinstance(v, bool):
-            raise ConfigError(f"{f.name} must be true or false, not {v!r}")
-    if cfg.patience is not None and int(cfg.patience) < 1:
-        raise ConfigError(f"patience must be at least 1 (or null: no early stop), not {cfg.patience!r}")
-    if not 0 <= cfg.label_smoothing < 1:
-        raise ConfigError(f"label_smoothing must be in [0, 1), not {cfg.label_smoothing!r}")
-    for d, src in (cfg.init_from or {}).items():
+    return Config(**values)
+
+
+def validate(cfg: Config) -> Config:
+    """check_values on a Config built in code (dataclasses.replace, attribute edits); returns it."""
+    check_values(cfg.to_dict())
+    return cfg
+
+
+# --- checking settings -----------------------------------------------------------------------------
+_EXAMPLES = {"epochs": "{default: 8}", "max_cells": "{train: 16, val: 6, test: 6}", "init_from": "{bioimlab: pki3}",
+             "models": "{pki3: [eresnet-u1c0]}", "split_fractions": "[0.8, 0.1, 0.1]"}
+_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+          "dict": "a mapping", "tuple": "a list"}
+BACKBONES = ("resnet18", "resnet34", "resnet50")
+SPLITS = ("train", "val", "test")
+
+
+def _is(v, kind: str) -> bool:
+    if kind == "None":
+        return v is None
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "float":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "dict":
+        return isinstance(v, dict)
+    if kind == "tuple":
+        return isinstance(v, (list, tuple))
+    raise AssertionError(kind)
+
+
+def _kind_text(name: str, kinds: list) -> str:
+    text = " or ".join(_KINDS[k] + (f" such as {_EXAMPLES[name]}" if name in _EXAMPLES and k in ("dict", "tuple")
+                                    else "") for k in kinds if k != "None")
+    return text + (" (or null)" if "None" in kinds else "")
+
+
+def _range(name: str, v, ok: bool, what: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} must be {what}, not {v!r}")
+
+
+def check_values(values: dict) -> None:
+    """Refuse a setting of the wrong type or outside its range, with a message naming it and what it takes:
+    types from the Config dataclass (an int is a number, a bool is not), then ranges, then the contents of
+    mappings (epochs, max_cells, models, init_from). Values are checked, never converted, so what is stored
+    (and digested) is what was written."""
+    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    for name, v in values.items():
+        if name not in types:
+            continue
+        kinds = [k.strip() for k in str(types[name]).split("|")]
+        if name == "beta":
+            kinds = ["float"]      # an integer count of a 46-chromosome cell, or a fraction in (0, 1)
+        if not any(_is(v, k) for k in kinds):
+            raise ConfigError(f"{name} must be {_kind_text(name, kinds)}, not {v!r}")
+    g = {**Config().to_dict(), **values}.get
+
+    def finite(x):
+        return math.isfinite(x)
+
+    _range("profile", g("profile"), bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", g("profile"))),
+           "a plain name (letters, digits, . _ -)")
+    for name in ("runs_dir", "results_dir", "cache_dir"):
+        _range(name, g(name), bool(g(name).strip()), "a folder path")
+    for name in ("data_dir", "init_weights"):
+        _range(name, g(name), g(name) is None or bool(g(name).strip()), "a path (or null)")
+    _range("seed", g("seed"), g("seed") >= 0, "a whole number at least 0")
+    if g("canvas") < 16:
+        raise ConfigError(f"canvas {g('canvas')} px is too small (at least 16)")
+    if g("scale_mode") not in ("global", "per_image"):
+        raise ConfigError(f"scale_mode must be 'global' or 'per_image', not {g('scale_mode')!r}")
+    _range("scale_quantile", g("scale_quantile"), 0 < g("scale_quantile") <= 1, "in (0, 1]")
+    _range("bioimlab_test_cells", g("bioimlab_test_cells"), g("bioimlab_test_cells") >= 1, "at least 1")
+    _range("rotate_deg", g("rotate_deg"), 0 <= g("rotate_deg") <= 180, "in [0, 180] degrees")
+    _range("backbone", g("backbone"), g("backbone") in BACKBONES, " or ".join(BACKBONES))
+    _range("hidden", g("hidden"), g("hidden") >= 1, "at least 1")
+    _range("dropout", g("dropout"), 0 <= g("dropout") < 1, "in [0, 1)")
+    _range("batch_size", g("batch_size"), g("batch_size") >= 1, "at least 1")
+    _range("lr", g("lr"), 0 < g("lr") and finite(g("lr")), "a positive number")
+    _range("momentum", g("momentum"), 0 <= g("momentum") < 1, "in [0, 1)")
+    _range("weight_decay", g("weight_decay"), 0 <= g("weight_decay") and finite(g("weight_decay")), "at least 0")
+    _range("alpha", g("alpha"), 0 <= g("alpha") and finite(g("alpha")), "at least 0")
+    _range("alpha_warmup_epochs", g("alpha_warmup_epochs"),
+           0 <= g("alpha_warmup_epochs") and finite(g("alpha_warmup_epochs")), "at least 0")
+    _range("center_lr", g("center_lr"), 0 <= g("center_lr") <= 1, "in [0, 1]")
+    if g("patience") is not None and g("patience") < 1:
+        raise ConfigError(f"patience must be at least 1 (or null: no early stop), not {g('patience')!r}")
+    if not 0 <= g("label_smoothing") < 1:
+        raise ConfigError(f"label_smoothing must be in [0, 1), not {g('label_smoothing')!r}")
+    _range("threads", g("threads"), g("threads") is None or g("threads") >= 1, "at least 1 (or null)")
+    _range("gamma", g("gamma"), 0 < g("gamma") <= 10, "in (0, 10] (the paper uses 1 to 1.5)")
+    b = g("beta")
+    _range("beta", b, 0 < b < 1 or (b == int(b) and 1 <= b <= 45) if finite(b) else False,
+           "a whole number of head chromosomes 1..45 (or a fraction in (0, 1))")
+    if g("distance") not in ("cosine", "euclid"):
+        raise ConfigError(f"distance must be 'cosine' or 'euclid', not {g('distance')!r}")
+    for name in ("extra_penalty", "missing_penalty"):
+        _range(name, g(name), 0 <= g(name) and finite(g(name)), "at least 0")
+    _range("low_confidence", g("low_confidence"), 0 <= g("low_confidence") <= 1, "in [0, 1]")
+
+    fr = g("split_fractions")
+    _range("split_fractions", list(fr), len(fr) == 3 and all(_is(x, "float") and 0 <= x <= 1 for x in fr)
+           and fr[0] > 0 and fr[1] > 0 and abs(sum(fr) - 1) < 1e-6,
+           "three fractions [train, val, test] in [0, 1] that sum to 1, train and val above 0")
+    for key, n in g("epochs").items():
+        if not _is(n, "int"):
+            raise ConfigError(f"epochs for {key} must be an integer, not {n!r}")
+        if n < 1:
+            raise ConfigError(f"epochs for {key} must be at least 1, not {n!r}")
+    for key, n in (g("max_cells") or {}).items():
+        if key not in SPLITS:
+            raise ConfigError(f"max_cells: unknown split {key!r}; use train, val and test")
+        if not _is(n, "int") or n < 1:
+            raise ConfigError(f"max_cells for {key} must be an integer at least 1, not {n!r}")
+    for d, names in g("models").items():
+        if d not in DATASETS:
+            raise ConfigError(f"models: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+        if not isinstance(names, (list, tuple)) or not all(isinstance(m, str) and m for m in names):
+            raise ConfigError(f"models for {d} must be a list of model names such as [eresnet-u1c0], not {names!r}")
+    init = g("init_from") or {}
+    for d, src in init.items():
+        if d not in DATASETS:
+            raise ConfigError(f"init_from: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+        if not isinstance(src, str) or not src.strip():
+            raise ConfigError(f"init_from for {d} must be a dataset name or a run directory, not {src!r}")
         if d == src:
             raise ConfigError(f"init_from: {d} cannot start from itself")
-    if cfg.canvas < 16:
-        raise ConfigError(f"canvas {cfg.canvas} px is too small (at least 16)")
-    return cfg
+    for d in init:  # a chain of dataset names must end: pki3 -> bioimlab -> pki3 would never finish
+        chain, cur = [d], init.get(d)
+        while cur in DATASETS and cur in init:
+            chain.append(cur)
+            if cur in chain[:-1]:
+                raise ConfigError(f"init_from has a cycle: {' -> '.join(chain)}")
+            cur = init[cur]
+
+
+_NOTED: set = set()
+
+
+def _note(text: str) -> None:
+    """A one-line note on stderr, once per process."""
+    if text not in _NOTED:
+        _NOTED.add(text)
+        print(f"chromo: note: {text}", file=sys.stderr, flush=True)
 
 
 def save(cfg: Config, path: Path) -> None:

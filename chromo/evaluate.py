@@ -28,6 +28,19 @@ def overall_accuracy(pred, true) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(true)))
 
 
+def paired_difference(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Mean of the per-cell differences b - a (two methods on the same cells) with a percentile bootstrap
+    95% interval over cells (cells resampled with replacement, `n_boot` times, fixed seed)."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    if len(d) == 0:
+        raise ValueError("paired_difference: no cells")
+    rng = np.random.default_rng(seed)
+    boot = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"mean": float(d.mean()), "low": float(lo), "high": float(hi), "cells": len(d),
+            "better": int((d > 0).sum()), "worse": int((d < 0).sum())}
+
+
 def confusion(pred, true) -> pd.DataFrame:
     """Rows: true class, columns: predicted class, both 1..22, X, Y."""
     k = list(range(1, 25))
@@ -57,12 +70,19 @@ def predictions(run: Path, gamma: float = 1.0, beta: float = 40, distances=("cos
     """Every method's prediction for every test chromosome, long format: one row per
     (chromosome, query, method, distance), with the cell, true label and, for LRd, the head flag."""
     native = NATIVE_QUERY[load_run(run)[1]]
-    val = load_features(run, "val", native)
-    lfv = {m: label_feature_vectors(val["features"], val["labels"], gamma) for m in distances}
-    out = []
     queries = [q for q in ("ki", "mi") if (Path(run) / f"features_{split}_{q}.npz").exists()]
     feats = {q: load_features(run, split, q) for q in queries}   # read each file once
-    for q in queries:
+    return predictions_from(load_features(run, "val", native), feats, native, gamma, beta, distances,
+                            extra_penalty, missing_penalty)
+
+
+def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, beta: float = 40,
+                     distances=("cosine", "euclid"), extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> pd.DataFrame:
+    """`predictions` on feature dicts (features, logits, labels, cells, paths): `val` makes the LFVs and the
+    FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own style."""
+    lfv = {m: label_feature_vectors(val["features"], val["labels"], gamma) for m in distances}
+    out = []
+    for q in feats:
         t = feats[q]
         base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
         n = len(base)
@@ -124,16 +144,18 @@ def karyotype_summary(table: pd.DataFrame) -> dict:
     return {"cells": len(table), "formula_accuracy": float(table["formula_correct"].mean()),
             "abnormal_cells": int(len(ab)), "abnormal_detected": int(ab["formula_correct"].sum()),
             "abnormal_flagged": int(ab["predicted_abnormal"].sum()),
-            "normal_flagged_abnormal": int((~table["abnormal"] & table["predicted_abnormal"]).sum())}
+            "normal_flagged_abnormal": int((~table["abnormal"] & table["predicted_abnormal"]).sum()),
+            "wrong_sex": int((table["true_formula"].map(karyotype.sex) != table["predicted_formula"].map(karyotype.sex)).sum())}
 
 
 def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
-               metric: str = "cosine", query: str | None = None) -> pd.DataFrame:
-    """Per-cell accuracy after LRd for every beta (paper Fig. 12): columns cell, beta, accuracy."""
+               metric: str = "cosine", query: str | None = None, split: str = "test") -> pd.DataFrame:
+    """Per-cell accuracy after LRd for every beta (paper Fig. 12): columns cell, beta, accuracy. With
+    split="val", the validation cells (whose features also make the LFVs), for choosing beta."""
     native = NATIVE_QUERY[load_run(run)[1]]
     q = query or native
     val = load_features(run, "val", native)
-    t = load_features(run, "test", q)
+    t = load_features(run, split, q)
     d = lfv_distances(t["features"], *label_feature_vectors(val["features"], val["labels"], gamma), metric=metric)
     rows = []
     for cell, idx in _by_cell(t["cells"]):

@@ -1,29 +1,68 @@
 """Atomic writes (temporary file in the same folder, then rename) and run provenance."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 
 
+TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")   # tempfile.mkstemp's 8 random characters
+
+
 def _atomic(path: Path, write) -> Path:
+    """Write through a temporary file `.<name>.XXXXXXXX.tmp` in the same folder, then rename. An OSError
+    (read-only folder, disk full, a folder in the way) names the target path, never the temporary file,
+    and leaves neither the temporary file nor a partial target behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(path))
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def stale_temporaries(folder, older_than_s: float = 0.0, targets=None) -> list[Path]:
+    """Temporary files of interrupted atomic writes in `folder` (not below it): names `.<target>.XXXXXXXX.tmp`,
+    last modified more than older_than_s seconds ago, for any target or only those named in `targets`."""
+    import time
+
+    folder, now, out = Path(folder), time.time(), []
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.iterdir()):
+        m = _TMP_NAME.match(p.name)
+        if not m or not p.is_file() or p.is_symlink():
+            continue
+        if targets is not None and m.group("target") not in targets:
+            continue
+        try:
+            if now - p.stat().st_mtime >= older_than_s:
+                out.append(p)
+        except FileNotFoundError:
+            continue
+    return out
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

@@ -31,3 +31,8 @@ def formula(labels: Iterable[int]) -> str:
 def is_normal(f: str) -> bool:
     return f in ("46,XX", "46,XY")
 
+
+
+def sex(f: str) -> str:
+    """The sex-chromosome part of a formula: '47,XY,+21' -> 'XY'."""
+    return f.split(",")[1]

@@ -7,8 +7,9 @@ import torch.nn.functional as F
 
 
 class CenterLoss(nn.Module):
-    """Center loss, eq. 2: L_C = 1/2 * sum_i ||x_i - c_{y_i}||^2, here divided by the batch size m
-    (as Wen et al.'s released code does) so alpha does not scale with the batch.
+    """Center loss, eq. 2 in Wen et al.'s form: L_C = 1/2 * sum_i ||x_i - c_{y_i}||^2 (the paper's eq. 2 has
+    no factor 1/2), divided by the batch size m as Wen et al.'s released code does, so alpha does not
+    scale with the batch.
 
     The centres are not trained by the optimiser: ``update`` applies Wen's rule
         delta c_j = sum_i [y_i = j] (c_j - x_i) / (1 + sum_i [y_i = j]),   c_j <- c_j - rate * delta c_j.

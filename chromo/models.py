@@ -49,31 +49,46 @@ def _resnet(arch: str, maxpool: bool) -> tuple[nn.Module, int]:
     return net, dim
 
 
-class EResNet(nn.Module):
-    def __init__(self, mc: ModelConfig, units: int, feature_at: int):
+class ExtendedHead(nn.Module):
+    """The Extended Block (units of FC, ReLU, Dropout) and the final FC, on backbone features: EResNet
+    without its backbone. The feature vector is taken at unit `feature_at`'s FC (0: the block's input)."""
+
+    def __init__(self, dim: int, units: int, feature_at: int, hidden: int, dropout: float, n_classes: int = N_CLASSES,
+                 backbone: nn.Module | None = None):
         super().__init__()
+        if backbone is not None:   # registered first: the parameter order of EResNet checkpoints and optimisers
+            self.backbone = backbone
         if not 0 <= feature_at <= units:
             raise ValueError(f"variant u{units}c{feature_at}: the feature unit must be 0..{units}")
         self.feature_at = feature_at
-        self.backbone, dim = _resnet(mc.backbone, mc.stem_maxpool)
         layers, d = [], dim
-        for _ in range(units):  # the Extended Block
-            layers.append(nn.ModuleDict({"fc": nn.Linear(d, mc.hidden), "act": nn.ReLU(inplace=False),
-                                         "drop": nn.Dropout(mc.dropout)}))
-            d = mc.hidden
+        for _ in range(units):
+            layers.append(nn.ModuleDict({"fc": nn.Linear(d, hidden), "act": nn.ReLU(inplace=False),
+                                         "drop": nn.Dropout(dropout)}))
+            d = hidden
         self.units = nn.ModuleList(layers)
-        self.head = nn.Linear(d, mc.n_classes)
-        self.feature_dim = dim if feature_at == 0 else mc.hidden
+        self.head = nn.Linear(d, n_classes)
+        self.feature_dim = dim if feature_at == 0 else hidden
 
-    def forward(self, x):
-        h = self.backbone(x)                      # [B, 2048] for resnet50
-        feat = h                                  # c0: the Extended Block's input
+    def forward(self, h):
+        feat = h                                  # c0: the Extended Block's input, [B, dim]
         for i, u in enumerate(self.units, 1):
             h = u["fc"](h)                        # [B, hidden]
             if i == self.feature_at:
                 feat = h
             h = u["drop"](u["act"](h))
         return self.head(h), feat                 # [B, 24], [B, feature_dim]
+
+
+class EResNet(ExtendedHead):
+    """ResNet backbone, then the Extended Block and the final FC (paper Fig. 3)."""
+
+    def __init__(self, mc: ModelConfig, units: int, feature_at: int):
+        backbone, dim = _resnet(mc.backbone, mc.stem_maxpool)
+        super().__init__(dim, units, feature_at, mc.hidden, mc.dropout, mc.n_classes, backbone)
+
+    def forward(self, x):
+        return super().forward(self.backbone(x))  # backbone: [B, 2048] for resnet50, 512 for resnet18
 
 
 class ResNetBaseline(nn.Module):
@@ -138,6 +153,10 @@ def build_model(mc: ModelConfig) -> nn.Module:
     return model.train()
 
 
+# the Extended Block variants of the paper's Table 4 (X units, feature after unit Y's FC)
+TABLE4_VARIANTS = ("u0c0", "u1c0", "u1c1", "u2c0", "u2c1", "u3c0", "u3c1", "u3c2")
+
+
 def variants() -> list[str]:
-    """The Extended Block variants of Table 4 (X units, feature after unit Y)."""
-    return [f"eresnet-u{x}c{y}" for x in range(4) for y in range(x + 1)]
+    """The model names of Table 4's variants."""
+    return [f"eresnet-{v}" for v in TABLE4_VARIANTS]

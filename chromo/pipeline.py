@@ -19,8 +19,8 @@ from chromo.config import project_root
 from chromo.io import atomic_write_json, hardware, git_commit
 
 STATIC = ["intro.md", "data.md", "method.md", "reproducibility.md", "references.md", "references.bib"]
-PARTS = [("Data", ("01",)), ("Training", ("02", "11")), ("The paper's analyses", ("03", "04", "05", "06", "07")),
-         ("Beyond the paper", ("08", "09")), ("Paper and run record", ("10",))]
+PARTS = [("Data", ("01",)), ("Training", ("02", "11")), ("The paper's analyses", ("03", "04", "05", "06", "07", "13")),
+         ("Beyond the paper", ("08", "09")), ("Paper and run record", ("12", "10"))]
 
 
 def write_toc(cfg, bdir: Path) -> None:
@@ -50,8 +50,11 @@ def plan(cfg) -> list[dict]:
     for nb in ("03_label_feature_vectors", "04_hausdorff_cosine_vs_euclid", "05_label_redistribution",
                "06_failure_gallery"):
         steps.append({"nb": nb, "out": nb, "params": p(dataset="pki3", model="eresnet-u1c0")})
-    steps += [{"nb": nb, "out": nb, "params": p()} for nb in ("07_model_comparison", "08_karyotype")]
+    steps.append({"nb": "07_model_comparison", "out": "07_model_comparison", "params": p()})
+    steps.append({"nb": "13_extended_block", "out": "13_extended_block", "params": p(dataset="pki3", model="eresnet-u1c0")})
+    steps.append({"nb": "08_karyotype", "out": "08_karyotype", "params": p()})
     steps.append({"nb": "09_classify_a_cell", "out": "09_classify_a_cell", "params": p(dataset="pki3", model="eresnet-u1c0")})
+    steps.append({"nb": "12_claims", "out": "12_claims", "params": p()})
     steps.append({"nb": "10_paper_vs_ours", "out": "10_paper_vs_ours", "params": p()})
     return steps
 
@@ -59,7 +62,7 @@ def plan(cfg) -> list[dict]:
 # The nbval regression (tests/regression): the smoke plan, with the analysis chapters reading the
 # committed fixture runs through this profile (fixed features: the same numbers on every CPU).
 REGRESS_CONFIG = "tests/regression/regress.yaml"
-ON_FIXTURE = ("03", "04", "05", "06", "07", "08", "10")
+ON_FIXTURE = ("03", "04", "05", "06", "07", "08", "10", "12")
 
 
 def regression_plan() -> list[dict]:
@@ -115,9 +118,17 @@ def _data_digest(cfg) -> str:
 
 def merge_metrics(cfg, stamps: dict) -> Path:
     """metrics.json from the records the notebooks wrote, with wall times and provenance."""
-    res = cfg.results()
+    return atomic_write_json(cfg.results() / "metrics.json", merged_metrics(cfg, stamps))
+
+
+def merged_metrics(cfg, stamps: dict, record_dirs: list[Path] | None = None) -> dict:
+    """The content of metrics.json; records from record_dirs (default: the reference records), a later
+    folder's file replacing an earlier one's of the same name (a rerun's records over the reference)."""
+    files = {}
+    for d in record_dirs or [cfg.results() / "records"]:
+        files.update({f.name: f for f in Path(d).glob("*.json")})
     recs, kary = [], {}
-    for f in sorted((res / "records").glob("*.json")):
+    for _, f in sorted(files.items()):
         obj = json.loads(f.read_text())
         recs += obj.get("records", [])
         kary.update(obj.get("karyotype", {}))
@@ -135,7 +146,7 @@ def merge_metrics(cfg, stamps: dict) -> Path:
            # the last executions reused finished runs for this many training seconds; a fresh clone pays them
            "reused_training_s": round(reused, 1), "fresh_main_job_estimate_s": round(total + reused, 1),
            "records": recs, "karyotype": kary}
-    return atomic_write_json(res / "metrics.json", out)
+    return out
 
 
 def _retitle(path: Path, suffix: str) -> None:
@@ -151,7 +162,35 @@ def _retitle(path: Path, suffix: str) -> None:
     nbformat.write(nb, path)
 
 
-def execute(step: dict, out_dir: Path, cwd: Path) -> float:
+def _present(path: Path, step: dict) -> None:
+    """How an executed notebook reads in the book: code inputs folded away (Jupyter Book's hide-input, one
+    click to show), the notebook's default parameters cell and papermill's injected one removed, and in
+    their place one line with the parameters this execution ran with."""
+    import nbformat
+
+    from chromo.rerun import notebook_parameters
+
+    nb = nbformat.read(path, as_version=4)
+    used = {**notebook_parameters(project_root() / "notebooks" / f"{step['nb']}.ipynb"), **step["params"]}
+    line = nbformat.v4.new_markdown_cell(
+        "**Parameters of this execution:** " + ", ".join(f"`{k} = {v!r}`" for k, v in used.items()) +
+        f" (rerun with others: `chromo run-notebook {step['nb'][:2]} -p NAME VALUE`)")
+    line.id = "run-parameters"
+    tagged = lambda c, t: t in c.metadata.get("tags", [])  # noqa: E731
+    last = [c for c in nb.cells if tagged(c, "injected-parameters") or tagged(c, "parameters")][-1:]
+    cells = []
+    for c in nb.cells:
+        tags = c.metadata.setdefault("tags", [])
+        if tagged(c, "parameters") or tagged(c, "injected-parameters"):
+            tags.append("remove-cell")
+        elif c.cell_type == "code" and not {"remove-input", "remove-cell", "hide-input"} & set(tags):
+            tags.append("hide-input")
+        cells += [c, line] if c in last else [c]
+    nb.cells = cells
+    nbformat.write(nb, path)
+
+
+def execute(step: dict, out_dir: Path, cwd: Path, stream: bool = True) -> float:
     import papermill as pm
 
     t = time.time()
@@ -159,11 +198,16 @@ def execute(step: dict, out_dir: Path, cwd: Path) -> float:
     dst = out_dir / f"{step['out']}.ipynb"
     tmp = dst.with_name(f".{dst.name}.tmp.ipynb")
     print(f"[chromo book] executing {step['nb']} -> {dst.relative_to(project_root())} {step['params']}", flush=True)
+    from chromo.rerun import reference_env
+
     try:
-        pm.execute_notebook(str(src), str(tmp), parameters=step["params"], cwd=str(cwd), kernel_name="python3",
-                            progress_bar=False, request_save_on_cell_execute=False)
+        with reference_env():  # the main job's kernels write the reference records (chromo.rerun)
+            pm.execute_notebook(str(src), str(tmp), parameters=step["params"], cwd=str(cwd), kernel_name="python3",
+                                progress_bar=False, request_save_on_cell_execute=False,
+                                stdout_file=sys.stdout if stream else None)  # epochs etc. as they happen
         if step.get("title"):
             _retitle(tmp, step["title"])
+        _present(tmp, step)
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
@@ -184,9 +228,8 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
     data_digest, src_digest = _data_digest(cfg), _sources_digest()
     dirty = force
     t0 = time.time()
-    for step in plan(cfg):
-        if only and not any(step["out"].startswith(o) for o in only):
-            continue
+    steps = [st for st in plan(cfg) if not only or any(st["out"].startswith(o) for o in only)]
+    for i, step in enumerate(steps, 1):
         s = stamp(step, cfg, data_digest, src_digest)
         have = (nb_dir / f"{step['out']}.ipynb").exists() and ("run" not in step or
                                                                (Path(step["run"]) / "done.json").exists())
@@ -194,6 +237,11 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
             print(f"[chromo book] up to date: {step['out']}")
             continue
         dirty = True  # this one and every later one
+        left = [stamps.get(st["out"], {}).get("wall_s") for st in steps[i - 1:]]
+        known = sum(w for w in left if w)
+        print(f"[chromo book] step {i}/{len(steps)}, {time.time() - t0:.0f} s so far; the remaining steps took "
+              f"{known / 60:.1f} min last time" + (f" ({left.count(None)} never run here)" if None in left else ""),
+              flush=True)
         done = Path(step["run"]) / "done.json" if "run" in step else None
         reused = done is not None and done.exists()     # a finished run is reused, not retrained
         wall = execute(step, nb_dir, project_root())

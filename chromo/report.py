@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from chromo import config as config_mod
-from chromo.io import atomic_write_json, git_commit, hardware, versions
+from chromo.io import _jsonable, atomic_write_json, git_commit, hardware, versions
 
 _T0 = [time.time()]
 
@@ -24,6 +24,9 @@ def setup(config: str, seed: int | None = None, **overrides):
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)   # tables such as Table 3's wrong predictions are never cut
     _T0[0] = time.time()
     return cfg
 
@@ -57,8 +60,16 @@ def check_range(name: str, value, low: float = float("-inf"), high: float = floa
 
 
 def save_records(cfg, name: str, records: list | None = None, karyotype: dict | None = None) -> None:
-    atomic_write_json(cfg.results() / "records" / f"{name}.json",
-                      {"records": records or [], "karyotype": karyotype or {}})
+    """Records for metrics.json. Only the main job (chromo.pipeline) writes the reference records in
+    results/<profile>/records; any other execution (chromo run-notebook, raw papermill, Jupyter, nbval)
+    writes to the rerun folder (out/reruns/<profile>/records) and says so."""
+    from chromo import rerun
+
+    path = atomic_write_json(rerun.records_dir(cfg) / f"{name}.json",
+                             {"records": records or [], "karyotype": karyotype or {}})
+    if not rerun.is_reference_run():
+        print(f"a rerun: records written to {rel(path)} (the reference records in "
+              f"{rel(cfg.results() / 'records')} are untouched)")
 
 
 def colophon(cfg) -> None:
@@ -78,11 +89,19 @@ def table(df, floatfmt: int = 3):
 
 def load_metrics(cfg) -> dict:
     """metrics.json merged afresh from the records the chapters wrote (so a chapter re-executed alone,
-    by papermill or nbval, sees the current records), with the wall times of the pipeline's stamps."""
-    from chromo.pipeline import merge_metrics
+    by papermill or nbval, sees the current records), with the wall times of the pipeline's stamps.
+    The main job writes it to results/<profile>/metrics.json; a rerun merges the reference records with
+    its own (its own win, file by file) and writes nothing."""
+    from chromo import rerun
+    from chromo.pipeline import merge_metrics, merged_metrics
 
-    stamps = cfg.results() / "stamps.json"
-    return json.loads(merge_metrics(cfg, json.loads(stamps.read_text()) if stamps.exists() else {}).read_text())
+    stamps_path = cfg.results() / "stamps.json"
+    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
+    if rerun.is_reference_run():
+        return json.loads(merge_metrics(cfg, stamps).read_text())
+    # the same JSON round trip as the written file, so a rerun sees exactly what the main job would
+    return json.loads(json.dumps(merged_metrics(cfg, stamps, rerun.record_dirs(cfg)), sort_keys=True,
+                                 default=_jsonable))
 
 
 def rel(path) -> str:

@@ -96,4 +96,40 @@ def test_records_and_karyotype_summary():
     assert t.set_index("cell")["predicted_formula"].to_dict() == {"a": "47,XY,-1,+2,+21", "b": "46,XX"}
     s = evaluate.karyotype_summary(t)
     assert s == {"cells": 2, "formula_accuracy": 0.5, "abnormal_cells": 1, "abnormal_detected": 0,
-                 "abnormal_flagged": 1, "normal_flagged_abnormal": 0}
+                 "abnormal_flagged": 1, "normal_flagged_abnormal": 0, "wrong_sex": 0}
+    pred[-1] = 24                                                # cell b read as XY: a wrong sex
+    t = evaluate.karyotype_table(df.assign(pred=pred), "assign")
+    assert evaluate.karyotype_summary(t)["wrong_sex"] == 1 and karyotype.sex("47,XY,+21") == "XY"
+
+
+def test_paired_difference_mean_and_bootstrap_interval():
+    # per-cell differences b - a: +0.1, 0, -0.05, +0.15 -> mean 0.05; 2 better, 1 worse of 4
+    s = evaluate.paired_difference([0.9, 1.0, 1.0, 0.8], [1.0, 1.0, 0.95, 0.95])
+    assert s["mean"] == pytest.approx(0.05)
+    assert (s["better"], s["worse"], s["cells"]) == (2, 1, 4)
+    assert -0.05 <= s["low"] <= s["mean"] <= s["high"] <= 0.15     # a resampled mean stays within the extremes
+    same = evaluate.paired_difference([0.5, 0.7], [0.5, 0.7])
+    assert (same["mean"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        evaluate.paired_difference([], [])
+
+
+def test_figures_render_with_categorical_classes_and_paired_differences():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from chromo import plots
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(1, 25), 3)
+    fig = plots.feature_projection(rng.normal(size=(72, 8)), labels)
+    names = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert names[-2:] == ["X", "Y"] and len(names) == 24 and len(fig.axes) == 1   # a legend, no colour bar
+    cm = evaluate.confusion(labels, np.roll(labels, 1))
+    assert plots.confusion_heatmap(cm) is not None
+    t = pd.DataFrame({"LFV": [0.9, 1.0, 0.8], "LFV + LRd": [1.0, 1.0, 0.7]})
+    fig = plots.per_cell_differences(t)
+    assert [x.get_text() for x in fig.axes[0].get_yticklabels()] == ["LFV + LRd"]
+    img = np.zeros((8, 8), np.uint8)
+    fig = plots.failure_gallery([img], ["1 -> 2"], [[img, img]], [[img]])
+    assert {t.get_text().split("\n")[0] for t in fig.texts} - {""} == {"query", "examples of", "examples of the"}

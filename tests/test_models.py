@@ -6,7 +6,7 @@ from chromo.losses import CenterLoss, joint_loss
 from chromo.models import BASELINES, ModelConfig, build_model, variants
 
 
-@pytest.mark.parametrize("name", variants())
+@pytest.mark.parametrize("name", variants() + ["eresnet-u2c2", "eresnet-u3c3"])  # Table 4 and the rest
 def test_eresnet_variant_shapes(name):
     mc = ModelConfig(name=name, backbone="resnet18", hidden=64)
     m = build_model(mc)

@@ -183,19 +183,42 @@ def load_image(row, root: Path | None) -> np.ndarray:
     return read_gray(Path(root) / row["path"])
 
 
-def read_gray(path: Path) -> np.ndarray:
-    """One image file as grayscale uint8 (RGBA/LA flattened onto white, as the karyogram was drawn)."""
+def read_gray(path: Path, notes: list | None = None) -> np.ndarray:
+    """One image file as grayscale uint8 (RGBA/LA flattened onto white, as the karyogram was drawn).
+
+    8-bit files (L, P, RGB, ...) are read exactly as PIL's convert("L") gives them. Wider files (16-bit or
+    32-bit integer, 12-bit values stored in 16 bits, float) are rescaled linearly from the image's own
+    min..max to 0..255 (a constant image becomes all zero), since PIL would clip them at 255; the pipeline
+    normalises the background per image anyway, so only the contrast stretch differs from an 8-bit file.
+    Each such conversion appends {"file", "from": "<dtype> (min .., max ..)"} to `notes` when given.
+    NaN or infinite pixels are a DataError."""
     try:
         with Image.open(path) as im:
             if im.mode in ("RGBA", "LA"):
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(bg, im.convert("RGBA"))
-            a = np.asarray(im.convert("L"), dtype=np.uint8)
+            wide = im.mode in ("I", "F") or im.mode.startswith("I;16")
+            a = np.asarray(im) if wide else np.asarray(im.convert("L"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable image ({e})") from e
     if a.size == 0:
         raise DataError(f"{path}: empty image")
+    if wide:
+        a = _rescale_wide(a, path, notes)
     return a
+
+
+def _rescale_wide(a: np.ndarray, path: Path, notes: list | None) -> np.ndarray:
+    """A 16/32-bit or float image linearly from its min..max to uint8 (see read_gray)."""
+    if not np.isfinite(a).all():
+        raise DataError(f"{path}: NaN or infinite pixel values; fix or remove the file")
+    x = a.astype(np.float64)
+    lo, hi = x.min(), x.max()
+    if notes is not None:
+        notes.append({"file": str(path), "from": f"{a.dtype.name} (min {lo:g}, max {hi:g})"})
+    if hi == lo:
+        return np.zeros(a.shape, np.uint8)
+    return np.round((x - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
 def listing_digest(dataset: str, root: Path | None) -> str:
