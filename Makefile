@@ -1,4 +1,5 @@
-# The two commands of README.md. Each creates the virtual environment when it is missing.
+# The two commands of README.md (book, test) and the smaller targets of README's "Other commands" and
+# CONTRIBUTING.md. Each creates the virtual environment when it is missing.
 PROFILE ?= cpu
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
@@ -25,9 +26,11 @@ test: $(STAMP)
 	$(PY) scripts/browser_check.py build/book-smoke/_build/html; rc=$$?; \
 	  if [ $$rc -eq 2 ]; then echo "browser check SKIPPED: chromium unavailable"; else exit $$rc; fi
 
+## unit tests only (no chapter notebook executed, no book built): the quick check while working
 unit: $(STAMP)
 	$(PY) -m pytest -q tests
 
+## the nbval regression of tests/regression (smoke profile; analysis chapters on the committed fixture)
 regress: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/regression/sanitize.cfg \
 		--nbval-current-env tests/regression
@@ -43,8 +46,10 @@ regress-fixture: $(STAMP)
 	$(PY) -m chromo book --profile smoke --no-build
 	$(PY) scripts/make_regression_fixture.py
 
+## headless Chromium opens every page of the cpu book (book/_build/html, after `make book`)
 browser-check: $(STAMP)
 	$(PY) scripts/browser_check.py book/_build/html --install
 
+## remove generated books and the canvas cache (runs/, out/ and .venv/ are kept)
 clean:
 	rm -rf build book/_build .cache

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from chromo import N_CLASSES, device
 
 def bench_data(cfg, dataset: str) -> dict:
     from chromo.data.augment import flip_batch
@@ -25,14 +26,14 @@ def bench_data(cfg, dataset: str) -> dict:
 
     root = None if dataset == "synthetic" else cfg.data_root()
     t = time.perf_counter()
-    m, _ = build_manifest(dataset, root)
+    manifest, _ = build_manifest(dataset, root)
     manifest_s = time.perf_counter() - t
     build_s = {}
     for orient in (False, True):  # the cache built without and with orientation normalisation
         tmp = tempfile.mkdtemp()
         try:
             t = time.perf_counter()
-            build_cache(m, root, tmp, cfg.canvas, cfg.scale_mode, progress=False, orient=orient)
+            build_cache(manifest, root, tmp, cfg.canvas, cfg.scale_mode, progress=False, orient=orient)
             build_s[orient] = time.perf_counter() - t
         finally:
             shutil.rmtree(tmp)
@@ -44,16 +45,16 @@ def bench_data(cfg, dataset: str) -> dict:
             x = flip_batch(to_tensor(tr.images[idx], cfg.channels_last), gen, cfg.flip, cfg.vflip)
             n += len(x)
     loader = n / (time.perf_counter() - t)
-    return {"dataset": dataset, "images": len(m), "canvas": cfg.canvas, "manifest_s": round(manifest_s, 2),
+    return {"dataset": dataset, "images": len(manifest), "canvas": cfg.canvas, "manifest_s": round(manifest_s, 2),
             "cache_build_s": round(build_s[False], 2), "cache_build_oriented_s": round(build_s[True], 2),
-            "orient_ms_per_image": round(1000 * (build_s[True] - build_s[False]) / len(m), 3),
+            "orient_ms_per_image": round(1000 * (build_s[True] - build_s[False]) / len(manifest), 3),
             "orient_target_ms_per_image": 1.0,
             "loader_images_per_s": round(loader), "target_images_per_s": 5000}
 
 
 def _peak_flops(dtype) -> float:
     """Measured matmul throughput (FLOP/s) of this device in `dtype`: the 'peak' we compare against."""
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = device().type
     n = 2048
     a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
     for _ in range(2):
@@ -72,24 +73,24 @@ def bench_train(cfg, model_name: str = "eresnet-u1c0", steps: int = 6) -> dict:
     from chromo.losses import CenterLoss, joint_loss
     from chromo.models import ModelConfig, build_model
 
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = device().type
     mc = ModelConfig.from_config(cfg, model_name)
-    model = build_model(mc).to(dev)
+    net = build_model(mc).to(dev)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    center = CenterLoss(24, model.feature_dim).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        net = net.to(memory_format=torch.channels_last)
+    center = CenterLoss(N_CLASSES, net.feature_dim).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(cfg.batch_size, 1, cfg.canvas, cfg.canvas, device=dev)
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 24, (cfg.batch_size,), device=dev)
     with FlopCounterMode(display=False) as fc:
-        model(x[:1])
+        net(x[:1])
     fwd = fc.get_total_flops()
 
     def step():
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits, f = model(x)
+            logits, f = net(x)
         loss, _, _ = joint_loss(logits, f, y, center, cfg.alpha)
         opt.zero_grad()
         loss.backward()
@@ -118,8 +119,9 @@ def bench_train(cfg, model_name: str = "eresnet-u1c0", steps: int = 6) -> dict:
 def bench_matching(cfg, cells: int = 200) -> dict:
     """LFV + LRd + assignment for one 46-chromosome cell (median over random cells) and beta 1..45 over
     the pki3 test cells when the cpu run's features exist (else random features of the same shape)."""
-    from chromo.matching import (assign_karyotype, label_feature_vectors, label_redistribution, lfv_distances,
-                                 neg_log_softmax)
+    from chromo.cell import predict_cell
+    from chromo.matching import label_feature_vectors
+    from chromo.run import Run
 
     rng = np.random.default_rng(0)
     dim = 512
@@ -130,15 +132,13 @@ def bench_matching(cfg, cells: int = 200) -> dict:
         f = rng.normal(size=(46, dim)).astype(np.float32)
         logits = rng.normal(size=(46, 24))
         t = time.perf_counter()
-        d = lfv_distances(f, *lfv, metric="cosine")
-        label_redistribution(d, 40)
-        assign_karyotype(neg_log_softmax(logits))
+        predict_cell(logits, f, {"cosine": lfv}, 40)      # what classify and the evaluation run per cell
         times.append(time.perf_counter() - t)
     out = {"ms_per_cell": round(1000 * float(np.median(times)), 3), "target_ms_per_cell": 2.0}
     run = cfg.run_dir("pki3", "eresnet-u1c0")
     from chromo.evaluate import beta_sweep
 
-    if (run / "features_test_ki.npz").exists():
+    if Run(run).has_features("test", "ki"):
         t = time.perf_counter()
         sweep = beta_sweep(run, range(1, 46))
         out.update(beta_sweep_s=round(time.perf_counter() - t, 2), beta_sweep_cells=int(sweep["cell"].nunique()),

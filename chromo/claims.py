@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from chromo.data.loader import NATIVE_QUERY
-from chromo.evaluate import (beta_sweep, paired_difference, per_cell_accuracy, predictions)
+from chromo.evaluate import beta_sweep, paired_difference, per_cell_accuracy, predictions
+from chromo.run import Run
 
 QUERY_NAME = {"ki": "karyogram cuts (KI)", "mi": "microscope cuts (MI)"}
 
@@ -56,8 +57,7 @@ def claims_table(cfg, beta: int = 40) -> pd.DataFrame:
     rows = []
     preds = {}
     for dataset, models in cfg.models.items():
-        if "eresnet-u1c0" in models and (cfg.run_dir(dataset, "eresnet-u1c0") / "features_test_"
-                                         f"{NATIVE_QUERY[dataset]}.npz").exists():
+        if "eresnet-u1c0" in models and Run.of(cfg, dataset, "eresnet-u1c0").has_features("test", NATIVE_QUERY[dataset]):
             preds[dataset] = predictions(cfg.run_dir(dataset, "eresnet-u1c0"), gamma=cfg.gamma, beta=beta,
                                          extra_penalty=cfg.extra_penalty, missing_penalty=cfg.missing_penalty)
     for dataset, pred in preds.items():
@@ -89,21 +89,21 @@ def claims_table(cfg, beta: int = 40) -> pd.DataFrame:
                          note=f"validation cells choose beta = {chosen}" +
                               ("; the two agree" if chosen == beta else "")))
     if "pki3" in preds:
-        base_models = [m for m in cfg.models.get("pki3", []) if not m.startswith("eresnet")]
+        base_models = [model for model in cfg.models.get("pki3", []) if not model.startswith("eresnet")]
         e = _acc(preds["pki3"], "dcnn", "ki", None)
-        budget = {m: cfg.epochs_for(m, "pki3") for m in cfg.models.get("pki3", [])}
-        for m in base_models:
-            run = cfg.run_dir("pki3", m)
-            if not (run / "features_test_ki.npz").exists():
+        budget = {model: cfg.epochs_for(model, "pki3") for model in cfg.models.get("pki3", [])}
+        for model in base_models:
+            run = cfg.run_dir("pki3", model)
+            if not Run(run).has_features("test", "ki"):
                 continue
-            b = predictions(run, distances=("cosine",), extra_penalty=cfg.extra_penalty,
+            b = predictions(run, metrics=("cosine",), extra_penalty=cfg.extra_penalty,
                             missing_penalty=cfg.missing_penalty)
-            fair = budget[m] >= budget["eresnet-u1c0"]
+            fair = budget[model] >= budget["eresnet-u1c0"]
             rows.append(_row("EResNet beats the baselines", "Table 1 (AlexNet, VGG16, ResNet-50)",
-                             "pki3, karyogram cuts (KI), DCNN", "EResNet", m, _acc(b, "dcnn", "ki", None), e,
-                             note=f"{m} trained {budget[m]} epochs, EResNet {budget['eresnet-u1c0']}",
+                             "pki3, karyogram cuts (KI), DCNN", "EResNet", model, _acc(b, "dcnn", "ki", None), e,
+                             note=f"{model} trained {budget[model]} epochs, EResNet {budget['eresnet-u1c0']}",
                              forced=None if fair else "cannot tell (unequal budgets)"))
-    if not any(m.startswith("eresnet-u") and m != "eresnet-u1c0" for ms in cfg.models.values() for m in ms):
+    if not any(model.startswith("eresnet-u") and model != "eresnet-u1c0" for ms in cfg.models.values() for model in ms):
         rows.append({"claim": "u1c0 is the best Extended Block variant", "paper's evidence": "Table 4",
                      "data": "-", "compared": "-", "verdict": "cannot tell (one variant in this profile)",
                      "note": "the variants are configured in the gpu profile"})

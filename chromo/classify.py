@@ -13,7 +13,6 @@ import errno
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import sys
@@ -24,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromo import class_name, karyotype
-from chromo.data.canvas import MARGIN, normalise, place
+from chromo import CELL_SIZE, CLASSES, X, Y, class_name, device, karyotype
+from chromo.cell import predict_cell
 from chromo.data import manifest
+from chromo.data.canvas import DARK_ON_LIGHT, MARGIN, normalise, place
 from chromo.data.loader import NATIVE_QUERY
 from chromo.data.manifest import DataError
-from chromo.matching import (assign_karyotype, label_feature_vectors, label_redistribution, lfv_distances,
-                             predict_lfv, softmax)
-from chromo.train import CheckpointError, load_features, load_model, load_run, predict
+from chromo.inference import predict
+from chromo.matching import label_feature_vectors
+from chromo.run import CheckpointError, Run
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".bmp", ".png", ".jpg", ".jpeg"}
 MIN_OBJECTS, MAX_OBJECTS = 30, 60
@@ -47,14 +47,15 @@ class InputError(ValueError):
 
 def _true_label(path: Path) -> int | None:
     """The class a public layout gives a file (pki3 claseK folder, bioimlab '<cell> <K>[ab].bmp'), if any."""
-    m = re.match(r"^clase(\d+)$", path.parent.name, re.I) or re.match(r"^\S+ (\d+)[ab]?\.bmp$", path.name, re.I)
-    return int(m.group(1)) if m and 1 <= int(m.group(1)) <= 24 else None
+    m = manifest.PKI3_CLASS_DIR.match(path.parent.name)
+    k = int(m.group(1)) if m else (int(b.group(2)) if (b := manifest.BIOIMLAB_FILE.match(path.name)) else None)
+    return k if k in CLASSES else None
 
 
 def cell_dir(files) -> Path:
     """The cell folder of a cell's files (above pki3's claseK folders)."""
     parent = Path(sorted(files)[0]).parent
-    return parent.parent if re.match(r"^clase\d+$", parent.name, re.I) else parent
+    return parent.parent if manifest.PKI3_CLASS_DIR.match(parent.name) else parent
 
 
 def cell_name(files) -> str:
@@ -86,7 +87,7 @@ def find_cells(folder: Path) -> list[Path]:
         raise InputError(f"{folder}: no such folder")
     direct = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     subdirs = sorted(p for p in folder.iterdir() if p.is_dir())
-    if direct or (subdirs and all(re.match(r"^clase\d+$", p.name, re.I) for p in subdirs)):
+    if direct or (subdirs and all(manifest.PKI3_CLASS_DIR.match(p.name) for p in subdirs)):
         return [folder]
     cells = [d for d in subdirs if any(q.suffix.lower() in IMAGE_SUFFIXES for q in d.rglob("*"))]
     if not cells:
@@ -141,35 +142,40 @@ class CellResult:
 
 
 class Classifier:
-    """A trained run, loaded once: model, LFVs, preprocessing."""
+    """A trained run, loaded once: its model (net), LFVs, preprocessing."""
 
-    def __init__(self, run: Path):
-        run = Path(run)
-        if not run.is_dir():
+    def __init__(self, run):
+        run = Run(run)
+        if not run.path.is_dir():
             raise CheckpointError(f"{run}: run directory not found; train one with `chromo train` or the main job")
-        self.cfg, self.dataset, self.model_name = load_run(run)
-        self.model, ck = load_model(run)     # refuses a best.pt of another run (train.check_run_identity)
+        self.cfg, self.dataset, self.model = run.settings()
+        self.net, ck = run.load_model(device())   # refuses a best.pt of another run (Run.check_identity)
         self.prep = ck.get("preprocessing")
         if not self.prep or "scale" not in self.prep:
-            raise CheckpointError(f"{run / 'best.pt'}: incompatible checkpoint (no preprocessing record)")
+            raise CheckpointError(f"{run.best}: incompatible checkpoint (no preprocessing record)")
         try:
-            val = load_features(run, "val", NATIVE_QUERY[self.dataset])
+            val = run.features("val", NATIVE_QUERY[self.dataset])
         except FileNotFoundError as e:
             raise CheckpointError(f"{run}: incomplete run ({e})") from e
-        if val["features"].shape[1] != self.model.feature_dim:
+        if val["features"].shape[1] != self.net.feature_dim:
             raise CheckpointError(f"{run}: validation features do not match the model; rerun `chromo features`")
-        self.lfv = label_feature_vectors(val["features"], val["labels"], self.cfg.gamma)
+        self.lfv = label_feature_vectors(val["features"], val["labels"], self.cfg.gamma)   # eq. 4
+        self.dark_on_light = bool(self.prep.get("dark_on_light", DARK_ON_LIGHT.get(self.dataset, False)))
         self.run = run
 
-    def objects(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Canvas images at the run's scale and the bright-on-dark crops (for the karyogram); place() shrinks
-        an object larger than the canvas holds at that scale to fit."""
-        crops = []
-        for a in images:  # the data layer's normalisation (polarity guessed from the border, orientation as trained)
+    def objects(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+        """Canvas images at the run's scale, the bright-on-dark crops (for the karyogram), and the indices of
+        images whose background disagrees with the run's polarity (dark chromosomes on a light background for
+        pki3, bright on dark for BioImLab): those are normalised as the run's images were, and flagged.
+        place() shrinks an object larger than the canvas holds at that scale to fit."""
+        crops, inverted = [], []
+        for i, a in enumerate(images):
             border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-            crops.append(normalise(a, orient=self.prep.get("orient", False), dark_on_light=np.median(border) > 127)[0])
-        canv = np.stack([place(c, self.prep["canvas"], self.prep["scale"])[0] for c in crops])
-        return canv, crops
+            if (np.median(border) > 127) != self.dark_on_light:
+                inverted.append(i)
+            crops.append(normalise(a, orient=self.prep.get("orient", False), dark_on_light=self.dark_on_light)[0])
+        canvas_images = np.stack([place(c, self.prep["canvas"], self.prep["scale"])[0] for c in crops])
+        return canvas_images, crops, inverted
 
     def max_side(self) -> int:
         """Objects longer than this (px) are flagged: far larger than the run's canvas holds at its scale."""
@@ -183,52 +189,61 @@ class Classifier:
             raise InputError(f"{Path(files[0]).parent}: {len(files)} images; a cell needs "
                              f"{MIN_OBJECTS}..{MAX_OBJECTS} single-chromosome images")
         images, converted = read_cell(files)
-        canv, crops = self.objects(images)
-        logits, feats = predict(self.model, canv, self.cfg)
-        p = softmax(logits)
-        top = np.argsort(-p, 1)[:, :3]
-        d = lfv_distances(feats, *self.lfv, metric=self.cfg.distance)
-        lfv_label, dmin = predict_lfv(d)
-        lrd = label_redistribution(d, self.cfg.beta)["second"]
-        a = assign_karyotype(-np.log(np.clip(p, 1e-12, 1)), self.cfg.extra_penalty, self.cfg.missing_penalty)
-        pred = a["labels"]
-        low = p.max(1) < self.cfg.low_confidence
+        canvas_images, crops, inverted = self.objects(images)
+        logits, features = predict(self.net, canvas_images, self.cfg)
+        metric = self.cfg.distance
+        c = predict_cell(logits, features, {metric: self.lfv}, self.cfg.beta, self.cfg.extra_penalty,
+                         self.cfg.missing_penalty)                   # the evaluation's path (chromo.cell)
+        probs = c.probs
+        top = np.argsort(-probs, 1)[:, :3]
+        pred = c.assign
+        low = probs.max(1) < self.cfg.low_confidence
         truth = [_true_label(Path(f)) for f in files]
         df = pd.DataFrame({
             "file": [str(f) for f in files], "predicted": [class_name(k) for k in pred],
             **{f"top{j + 1}": [class_name(k + 1) for k in top[:, j]] for j in range(3)},
-            **{f"p{j + 1}": np.round(p[np.arange(len(p)), top[:, j]], 4) for j in range(3)},
-            "lfv_label": [class_name(k) for k in lfv_label], "lfv_distance": np.round(dmin, 5),
-            "lrd_label": [class_name(k) for k in lrd], "changed_by_lrd": lrd != lfv_label,
-            "changed_by_assignment": pred != top[:, 0] + 1, "low_confidence": low,
+            **{f"p{j + 1}": np.round(probs[np.arange(len(probs)), top[:, j]], 4) for j in range(3)},
+            "lfv_label": [class_name(k) for k in c.lfv[metric]], "lfv_distance": np.round(c.min_distance[metric], 5),
+            "lrd_label": [class_name(k) for k in c.lrd[metric]], "changed_by_lrd": c.lrd[metric] != c.lfv[metric],
+            "changed_by_assignment": pred != c.dcnn, "low_confidence": low,
             "true": [class_name(t) if t else "" for t in truth],
-            "converted_from": [{c["file"]: c["from"] for c in converted}.get(str(f), "") for f in files]})
-        n = karyotype.counts(pred)
-        flags = []
-        if len(files) != 46:
-            flags.append(f"abnormal count: {len(files)} chromosomes")
-        if not karyotype.is_normal(a["formula"]):
-            flags.append(f"abnormal karyotype: {a['formula']}")
-        if low.any():
-            flags.append(f"{int(low.sum())} low-confidence chromosome(s)")
-        shrunk = [str(f) for f, c in zip(files, crops) if max(c.shape) > self.max_side()]
-        if shrunk:
-            flags.append(f"{len(shrunk)} image(s) larger than {self.max_side()} px were shrunk to fit the run's "
-                         "canvas; their size is not comparable with the others")
-        if converted:
-            flags.append(f"{len(converted)} image(s) wider than 8 bits rescaled from their min..max to 0..255")
-        sex_p = p[:, 22:24].sum(1)
-        if n[23] == 0 or any(low[pred >= 23]) or (sex_p.sum() < 1.5):
-            flags.append("sex undetermined")
-        report = {"formula": a["formula"], "hypothesis": a["hypothesis"], "chromosomes": len(files),
-                  "counts": {class_name(k): v for k, v in n.items()}, "flags": flags,
-                  "low_confidence_files": [str(f) for f, l in zip(files, low) if l],
-                  "run": str(self.run), "model": self.model_name, "trained_on": self.dataset}
-        report.update({k: v for k, v in (("converted", converted), ("shrunk_files", shrunk)) if v})
+            "converted_from": [{cv["file"]: cv["from"] for cv in converted}.get(str(f), "") for f in files]})
+        report = {"formula": c.formula, "hypothesis": c.hypothesis, "chromosomes": len(files),
+                  "counts": {class_name(k): v for k, v in karyotype.counts(pred).items()},
+                  "flags": self.flags(files, c, low, crops, converted, inverted),
+                  "low_confidence_files": [str(f) for f, lo in zip(files, low) if lo],
+                  "run": str(self.run), "model": self.model, "trained_on": self.dataset}
+        shrunk = [str(f) for f, cr in zip(files, crops) if max(cr.shape) > self.max_side()]
+        report.update({k: v for k, v in (("converted", converted), ("shrunk_files", shrunk),
+                                         ("inverted_files", [str(files[i]) for i in inverted])) if v})
         if all(truth):
             report["true_formula"] = karyotype.formula(truth)
             report["accuracy"] = float(np.mean(np.array(truth) == pred))
         return df, report, crops
+
+    def flags(self, files, c, low, crops, converted, inverted) -> list[str]:
+        """What a reader of karyotype.json should check by eye."""
+        flags = []
+        if len(files) != CELL_SIZE:
+            flags.append(f"abnormal count: {len(files)} chromosomes")
+        if not karyotype.is_normal(c.formula):
+            flags.append(f"abnormal karyotype: {c.formula}")
+        if low.any():
+            flags.append(f"{int(low.sum())} low-confidence chromosome(s)")
+        shrunk = sum(max(cr.shape) > self.max_side() for cr in crops)
+        if shrunk:
+            flags.append(f"{shrunk} image(s) larger than {self.max_side()} px were shrunk to fit the run's "
+                         "canvas; their size is not comparable with the others")
+        if converted:
+            flags.append(f"{len(converted)} image(s) wider than 8 bits rescaled from their min..max to 0..255")
+        if inverted:
+            look = "dark chromosomes on a light" if self.dark_on_light else "bright chromosomes on a dark"
+            flags.append(f"{len(inverted)} image(s) do not look like the run's images ({look} background); "
+                         "classified as if they were")
+        sex_p = c.probs[:, X - 1:Y].sum(1)                           # p(X) + p(Y) per chromosome
+        if karyotype.counts(c.assign)[X] == 0 or any(low[c.assign >= X]) or (sex_p.sum() < 1.5):
+            flags.append("sex undetermined")
+        return flags
 
     def result(self, files: list[Path], skipped=(), folder: str = "") -> CellResult:
         """Classify one cell in memory (written later by save)."""
@@ -241,7 +256,7 @@ class Classifier:
         """Classify one cell and write OUT/assignments.csv, karyotype.json, karyogram.png atomically."""
         out = Path(out)
         check_out(out, force, [("input folder", d) for d in sorted({cell_dir([f]) for f in files})] +
-                  [("run directory", self.run)])
+                  [("run directory", self.run.path)])
         r = self.result(files, skipped)
         save([r], out, force)
         return r.report
@@ -407,3 +422,33 @@ def classify_folder(folder: Path, run: Path, out: Path, force: bool = False, ski
                for c, files, skipped in tqdm(jobs, desc="cells", disable=quiet)]
     save(results, out, force)
     return [{"cell": c.name, **r.report} for (c, _, _), r in zip(jobs, results)]
+
+
+# --- an example cell for the book ----------------------------------------------------------------------
+def example_cell(cfg, cell: str | None, work: Path) -> tuple[Path, str, str]:
+    """A pki3 cell folder to classify: `cell` when given, else a trisomy 21 test cell, else one constructed
+    from a normal XY (or XX) test cell plus one chromosome 21 of another test cell, preferably from
+    another slide (copied under `work`/input; the data directory is never written).
+    Returns (folder, cell name, where it comes from)."""
+    from chromo.data.loader import prepare
+
+    splits = prepare(cfg, "pki3", progress=False).splits
+    test = splits[splits["split"] == "test"]
+    cells_dir = cfg.data_root() / "pki3" / "single_clase"
+    trisomy = test[test["formula"].str.contains(r"\+21")]
+    if cell is None and len(trisomy):
+        cell = trisomy["cell"].iloc[0]
+    if cell is not None:
+        return cells_dir / f"{cell}.tiff", cell, f"split {splits.set_index('cell').loc[cell, 'split']}"
+    normal = test[test["formula"].isin(karyotype.NORMAL_FORMULAS)]
+    base = (normal if len(normal) else test)["cell"].iloc[0]
+    base_slide = test.set_index("cell").loc[base, "slide"]
+    others = test[test["cell"] != base].sort_values("slide", key=lambda s: s == base_slide)   # other slides first
+    donor = next(c for c in others["cell"] if any((cells_dir / f"{c}.tiff" / "clase21").glob("*.tif*")))
+    cell = f"{base}+21from{donor}"
+    folder = Path(work) / "input" / cell
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(cells_dir / f"{base}.tiff", folder)
+    extra = sorted((cells_dir / f"{donor}.tiff" / "clase21").iterdir())[0]
+    shutil.copy(extra, folder / "clase21" / extra.name)
+    return folder, cell, "constructed from test cells"

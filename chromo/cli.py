@@ -145,7 +145,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_features(args) -> int:
-    from chromo.train import extract_features
+    from chromo.inference import extract_features
 
     for p in extract_features(Path(args.run), args.split):
         print(p)
@@ -251,7 +251,7 @@ def main(argv=None) -> int:
     from chromo.classify import InputError
     from chromo.config import ConfigError
     from chromo.data.manifest import DataError
-    from chromo.train import CheckpointError
+    from chromo.run import CheckpointError
 
     args = parser().parse_args(argv)
     try:

@@ -13,19 +13,13 @@ from pathlib import Path
 
 import yaml
 
+from chromo.io import atomic_write_text, project_root
+
 DATASETS = ("pki3", "bioimlab", "synthetic")
 
 
 class ConfigError(ValueError):
     """A configuration or path problem, with a message a user can act on."""
-
-
-def project_root() -> Path:
-    """The checkout that holds this package (editable install), else the working directory."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").exists() and (here / "configs").is_dir():
-        return here
-    return Path.cwd()
 
 
 @dataclass
@@ -159,7 +153,7 @@ class Config:
         if src:
             return self.run_digest(src, model)
         if path:
-            done = path / "done.json"
+            done = path / "done.json"     # chromo.run.Run.DONE (config sits below run, so spelled here)
             return json.loads(done.read_text()).get("config_digest") if done.exists() else str(path)
         return None
 
@@ -382,6 +376,4 @@ def _note(text: str) -> None:
 
 
 def save(cfg: Config, path: Path) -> None:
-    from chromo.io import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=True))

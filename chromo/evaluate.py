@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from chromo import class_name, karyotype
+from chromo import CLASSES, class_name, device, karyotype
+from chromo.cell import predict_cell
 from chromo.data.loader import NATIVE_QUERY
-from chromo.matching import (assign_karyotype, label_feature_vectors, label_redistribution, lfv_distances,
-                             neg_log_softmax, predict_dcnn, predict_fvm, predict_lfv)
-from chromo.train import load_features, load_run
+from chromo.karyotype import assign_karyotype
+from chromo.matching import (label_feature_vectors, label_redistribution, lfv_distances, neg_log_softmax,
+                             predict_dcnn, predict_fvm)
+from chromo.run import Run
 
 def per_cell_accuracy(pred, true, cells) -> pd.Series:
     """Eq. 8: A_c = (1 / n_c) * sum_{i in c} [pred_i = true_i], for every cell c."""
@@ -43,7 +45,7 @@ def paired_difference(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
 
 def confusion(pred, true) -> pd.DataFrame:
     """Rows: true class, columns: predicted class, both 1..22, X, Y."""
-    k = list(range(1, 25))
+    k = list(CLASSES)
     names = [class_name(c) for c in k]
     return pd.DataFrame(confusion_matrix(true, pred, labels=k), index=names, columns=names)
 
@@ -65,52 +67,70 @@ def _by_cell(cells):
         yield c, np.flatnonzero(cells == c)
 
 
-def predictions(run: Path, gamma: float = 1.0, beta: float = 40, distances=("cosine", "euclid"),
+def select(pred: pd.DataFrame, method: str | None = None, query: str | None = None,
+           distance: str | None = None) -> pd.DataFrame:
+    """The rows of a prediction table for one method / query style / distance metric (None: any)."""
+    keep = np.ones(len(pred), bool)
+    for col, value in (("method", method), ("query", query), ("distance", distance)):
+        if value is not None:
+            keep &= (pred[col] == value).to_numpy()
+    return pred[keep]
+
+
+def cell_accuracy(pred: pd.DataFrame) -> pd.Series:
+    """Eq. 8 on (a selection of) a prediction table: accuracy per cell."""
+    return per_cell_accuracy(pred["pred"], pred["label"], pred["cell"])
+
+
+def predictions(run, gamma: float = 1.0, beta: float = 40, metrics=("cosine", "euclid"),
                 extra_penalty: float = 4.0, missing_penalty: float = 4.0, split: str = "test") -> pd.DataFrame:
     """Every method's prediction for every test chromosome, long format: one row per
     (chromosome, query, method, distance), with the cell, true label and, for LRd, the head flag."""
-    native = NATIVE_QUERY[load_run(run)[1]]
-    queries = [q for q in ("ki", "mi") if (Path(run) / f"features_{split}_{q}.npz").exists()]
-    feats = {q: load_features(run, split, q) for q in queries}   # read each file once
-    return predictions_from(load_features(run, "val", native), feats, native, gamma, beta, distances,
+    run = Run(run)
+    native = NATIVE_QUERY[run.settings()[1]]
+    feats = {q: run.features(split, q) for q in ("ki", "mi") if run.has_features(split, q)}  # each file once
+    return predictions_from(run.features("val", native), feats, native, gamma, beta, metrics,
                             extra_penalty, missing_penalty)
 
 
 def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, beta: float = 40,
-                     distances=("cosine", "euclid"), extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> pd.DataFrame:
+                     metrics=("cosine", "euclid"), extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> pd.DataFrame:
     """`predictions` on feature dicts (features, logits, labels, cells, paths): `val` makes the LFVs and the
-    FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own style."""
-    lfv = {m: label_feature_vectors(val["features"], val["labels"], gamma) for m in distances}
+    FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own style.
+    Each cell goes through chromo.cell.predict_cell, as in `chromo classify`."""
+    lfv = label_feature_vectors(val["features"], val["labels"], gamma)      # eq. 4, the same for every metric
     out = []
     for q in feats:
         t = feats[q]
         base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
         n = len(base)
+        dcnn, assigned = np.zeros(n, int), np.zeros(n, int)
+        first = {metric: np.zeros(n, int) for metric in metrics}
+        dmin = {metric: np.zeros(n) for metric in metrics}
+        second = {metric: np.zeros(n, int) for metric in metrics}
+        head = {metric: np.zeros(n, bool) for metric in metrics}
+        for _, idx in _by_cell(t["cells"]):
+            c = predict_cell(t["logits"][idx], t["features"][idx], {metric: lfv for metric in metrics}, beta,
+                             extra_penalty, missing_penalty)
+            dcnn[idx], assigned[idx] = c.dcnn, c.assign
+            for metric in metrics:
+                first[metric][idx], dmin[metric][idx] = c.lfv[metric], c.min_distance[metric]
+                second[metric][idx], head[metric][idx] = c.lrd[metric], c.head[metric]
 
         def add(method, pred, distance=None, **extra):
             out.append(base.assign(method=method, distance=distance, pred=np.asarray(pred, int), **extra))
 
-        add("dcnn", predict_dcnn(t["logits"]))
-        assigned = np.zeros(n, int)
-        nll = neg_log_softmax(t["logits"])
-        for _, idx in _by_cell(t["cells"]):
-            assigned[idx] = assign_karyotype(nll[idx], extra_penalty, missing_penalty)["labels"]
+        add("dcnn", dcnn)
         add("assign", assigned)
-        for m in distances:
-            d = lfv_distances(t["features"], *lfv[m], metric=m)
-            first, dmin = predict_lfv(d)
-            add("lfv", first, m, min_distance=dmin)
-            second, head = first.copy(), np.zeros(n, bool)
-            for _, idx in _by_cell(t["cells"]):
-                r = label_redistribution(d[idx], beta)
-                second[idx], head[idx] = r["second"], r["head"]
-            add("lfv+lrd", second, m, first=first, head=head, min_distance=dmin)
+        for metric in metrics:
+            add("lfv", first[metric], metric, min_distance=dmin[metric])
+            add("lfv+lrd", second[metric], metric, first=first[metric], head=head[metric], min_distance=dmin[metric])
             if q == native:   # gallery: the validation images
-                fvm_pred = predict_fvm(t["features"], val["features"], val["labels"], m)[0]
+                fvm_pred = predict_fvm(t["features"], val["features"], val["labels"], metric)[0]
             else:             # MI queries against the KI images of the same cell
                 ki = feats[native]
-                fvm_pred = predict_fvm(t["features"], ki["features"], ki["labels"], m, t["cells"], ki["cells"])[0]
-            add("fvm", fvm_pred, m)
+                fvm_pred = predict_fvm(t["features"], ki["features"], ki["labels"], metric, t["cells"], ki["cells"])[0]
+            add("fvm", fvm_pred, metric)
     return pd.concat(out, ignore_index=True)
 
 
@@ -129,7 +149,7 @@ def records(pred: pd.DataFrame, dataset: str, model: str) -> list[dict]:
 
 def karyotype_table(pred: pd.DataFrame, method: str = "assign", query: str | None = None) -> pd.DataFrame:
     """Per cell: true formula (from the labels), predicted formula (from the method's labels)."""
-    g = pred[(pred["method"] == method) & (pred["query"] == (query or pred["query"].iloc[0]))]
+    g = select(pred, method, query or pred["query"].iloc[0])
     rows = []
     for cell, c in g.groupby("cell", sort=False):
         t, p = karyotype.formula(c["label"]), karyotype.formula(c["pred"])
@@ -152,10 +172,9 @@ def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
                metric: str = "cosine", query: str | None = None, split: str = "test") -> pd.DataFrame:
     """Per-cell accuracy after LRd for every beta (paper Fig. 12): columns cell, beta, accuracy. With
     split="val", the validation cells (whose features also make the LFVs), for choosing beta."""
-    native = NATIVE_QUERY[load_run(run)[1]]
-    q = query or native
-    val = load_features(run, "val", native)
-    t = load_features(run, split, q)
+    run = Run(run)
+    native = NATIVE_QUERY[run.settings()[1]]
+    val, t = run.features("val", native), run.features(split, query or native)
     d = lfv_distances(t["features"], *label_feature_vectors(val["features"], val["labels"], gamma), metric=metric)
     rows = []
     for cell, idx in _by_cell(t["cells"]):
@@ -183,14 +202,15 @@ def mi_ablation(run: Path, split: str = "test") -> pd.DataFrame:
     """The simulated MI queries built one factor at a time (data.augment.simulate_mi), each normalised as
     the run's images are, scored with the run's model: which factor costs what."""
     from chromo.data.loader import mi_queries, prepare
-    from chromo.train import load_model, predict
+    from chromo.inference import predict
 
-    cfg, dataset, _ = load_run(run)
-    model, _ = load_model(run)
+    run = Run(run)
+    cfg, dataset, _ = run.settings()
+    net, _ = run.load_model(device())
     s = prepare(cfg, dataset, progress=False).split(split)
     rows = []
     for name, factors in MI_ABLATION.items():
         imgs = s.images if not factors else mi_queries(s.images, cfg, factors)
-        acc = dcnn_and_assignment(predict(model, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
+        acc = dcnn_and_assignment(predict(net, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
         rows.append({"factors": name, "DCNN": acc["dcnn"], "assignment": acc["assign"]})
     return pd.DataFrame(rows).set_index("factors")

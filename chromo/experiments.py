@@ -56,12 +56,12 @@ def variant_config(name: str):
     return cfg
 
 
-def score(model, cfg, dataset: str, split: str = "val") -> dict:
+def score(net, cfg, dataset: str, split: str = "val") -> dict:
     """Mean per-cell accuracy (eq. 9) of DCNN and of the karyotype assignment on a split, for the native
     queries and, for pki3, the simulated MI ones."""
     from chromo.data.loader import NATIVE_QUERY, mi_queries, prepare
     from chromo.evaluate import dcnn_and_assignment
-    from chromo.train import predict
+    from chromo.inference import predict
 
     s = prepare(cfg, dataset, progress=False).split(split)
     queries = {NATIVE_QUERY[dataset]: s.images}
@@ -69,7 +69,7 @@ def score(model, cfg, dataset: str, split: str = "val") -> dict:
         queries["mi"] = mi_queries(s.images, cfg)
     out = {}
     for q, imgs in queries.items():
-        acc = dcnn_and_assignment(predict(model, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
+        acc = dcnn_and_assignment(predict(net, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
         out.update({f"{split}_{q}_{k}": v for k, v in acc.items()})
     return out
 
@@ -88,16 +88,17 @@ def seed_spread(exp: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for d, g in runs.groupby("dataset"):
         native = "ki" if d == "pki3" else "mi"
-        for m in ("dcnn", "assign"):
-            v = g[f"val_{native}_{m}"]
-            rows.append({"dataset": d, "method": m, "seeds": len(v), "mean": v.mean(), "sd": v.std()})
+        for method in ("dcnn", "assign"):
+            v = g[f"val_{native}_{method}"]
+            rows.append({"dataset": d, "method": method, "seeds": len(v), "mean": v.mean(), "sd": v.std()})
     return pd.DataFrame(rows, columns=["dataset", "method", "seeds", "mean", "sd"])
 
 
 def run_variant(name: str) -> dict:
     import json
 
-    from chromo.train import load_model, train
+    from chromo import device
+    from chromo.train import train
 
     dataset, changes, how = VARIANTS[name]
     cfg = variant_config(name)
@@ -106,14 +107,14 @@ def run_variant(name: str) -> dict:
         run = train(cfg, "pki3", MODEL, progress=False)
     else:
         run = train(cfg, dataset, MODEL, progress=False)
-    model, _ = load_model(run)
+    net, _ = run.load_model(device())
     if how == "no-tta":
         cfg.tta = False
-    done = json.loads((run / "done.json").read_text())
+    done = run.done()
     row = {"variant": name, "dataset": dataset, "changes": json.dumps(changes) if changes else "",
            "scored": how, "seed": cfg.seed, "epochs": done["epochs_run"],
            "train_min": round(done["train_s"] / 60, 1) if how == "run" else 0.0,
-           "best_val_acc_during_training": done["best_val_acc"], **score(model, cfg, dataset)}
+           "best_val_acc_during_training": done["best_val_acc"], **score(net, cfg, dataset)}
     print(f"{name}: {row} ({time.time() - t:.0f} s)", flush=True)
     return row
 

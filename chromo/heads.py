@@ -11,15 +11,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
+from chromo import N_CLASSES
 from chromo.data.loader import NATIVE_QUERY, batches
 from chromo.evaluate import mean_cell_accuracy, predictions_from
 from chromo.losses import CenterLoss, joint_loss
 from chromo.models import TABLE4_VARIANTS, VARIANT, ExtendedHead
-from chromo.train import _lr_at, extract_features, load_features, load_run
+from chromo.inference import extract_features
+from chromo.run import Run
+from chromo.train import lr_at
 
 
 TRAIN_CELL_EVERY = 4   # the heads train on every 4th training cell: a quarter of the extraction time
@@ -29,16 +31,16 @@ CLIP = 5.0             # gradient-norm clip of the head's parameters
 def backbone_features(run: Path, progress: bool = False) -> dict:
     """{split: feature dict} of the run's backbone features (c0) for train, val and test; the training
     split's file is written once when missing (native query style, every TRAIN_CELL_EVERY-th cell)."""
-    cfg, dataset, model = load_run(run)
+    run = Run(run)
+    cfg, dataset, model = run.settings()
     if VARIANT.match(model) is None or VARIANT.match(model).group(2) != "0":
         raise ValueError(f"{run}: heads need a run whose feature vector is the backbone output (eresnet-uXc0)")
     q = NATIVE_QUERY[dataset]
     sub = f"train-every{TRAIN_CELL_EVERY}"
-    if not (Path(run) / f"features_{sub}_{q}.npz").exists():
+    if not run.has_features(sub, q):
         extract_features(run, "train", progress, queries=(q,), cell_every=TRAIN_CELL_EVERY)
-    out = {"train": {q: load_features(run, sub, q)}, "val": {q: load_features(run, "val", q)}}
-    out["test"] = {k: load_features(run, "test", k) for k in ("ki", "mi")
-                   if (Path(run) / f"features_test_{k}.npz").exists()}
+    out = {"train": {q: run.features(sub, q)}, "val": {q: run.features("val", q)}}
+    out["test"] = {k: run.features("test", k) for k in ("ki", "mi") if run.has_features("test", k)}
     return out
 
 
@@ -68,7 +70,7 @@ def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = N
     y = torch.as_tensor(train["labels"] - 1, dtype=torch.long)            # 0-based classes
     head = FrozenBackboneHead(ExtendedHead(x.shape[1], units, at, cfg.hidden, cfg.dropout),
                               x.mean(0), x.std(0) + 1e-6)
-    center = CenterLoss(24, head.feature_dim, cfg.center_lr)
+    center = CenterLoss(N_CLASSES, head.feature_dim, cfg.center_lr)
     opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
     bs = 256
@@ -80,7 +82,7 @@ def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = N
         total = 0.0
         for idx in batches(len(x), bs, gen):
             for g in opt.param_groups:
-                g["lr"] = _lr_at(step, steps, cfg.lr, min(100, steps // 10 + 1))
+                g["lr"] = lr_at(step, steps, cfg.lr, min(100, steps // 10 + 1))
             logits, feats = head(x[idx])
             ramp = min(1.0, step / (cfg.alpha_warmup_epochs * steps / epochs)) if cfg.alpha_warmup_epochs else 1.0
             loss, ls, _ = joint_loss(logits, feats, y[idx], center, cfg.alpha * ramp, cfg.label_smoothing)
@@ -108,7 +110,7 @@ def table4(run: Path, cfg=None, variants=TABLE4_VARIANTS, epochs: int = 15, beta
     per query style, on the test cells; and {variant: softmax loss per epoch}."""
     from tqdm import tqdm
 
-    run_cfg, dataset, _ = load_run(run)
+    run_cfg, dataset, _ = Run(run).settings()
     cfg = cfg or run_cfg
     native = NATIVE_QUERY[dataset]
     f = backbone_features(run, progress)

@@ -15,7 +15,7 @@ TMP_SUFFIX = ".tmp"
 _TMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")   # tempfile.mkstemp's 8 random characters
 
 
-def _atomic(path: Path, write) -> Path:
+def atomic_write(path: Path, write) -> Path:
     """Write through a temporary file `.<name>.XXXXXXXX.tmp` in the same folder, then rename. An OSError
     (read-only folder, disk full, a folder in the way) names the target path, never the temporary file,
     and leaves neither the temporary file nor a partial target behind."""
@@ -66,7 +66,7 @@ def stale_temporaries(folder, older_than_s: float = 0.0, targets=None) -> list[P
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
-    return _atomic(path, lambda f: f.write(data))
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -74,22 +74,22 @@ def atomic_write_text(path, text: str) -> Path:
 
 
 def atomic_write_json(path, obj) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=jsonable) + "\n")
 
 
 def atomic_torch_save(path, obj) -> Path:
     import torch
 
-    return _atomic(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_savez(path, **arrays) -> Path:
     import numpy as np
 
-    return _atomic(path, lambda f: np.savez(f, **arrays))
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _jsonable(o):
+def jsonable(o):
     import numpy as np
 
     if isinstance(o, (np.integer,)):
@@ -103,9 +103,24 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def git_commit() -> str:
-    from chromo.config import project_root
+def project_root() -> Path:
+    """The checkout that holds this package (editable install), else the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists() and (here / "configs").is_dir():
+        return here
+    return Path.cwd()
 
+
+def rel(path) -> str:
+    """A path relative to the project root when inside it (no user-specific prefixes in outputs)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(project_root()))
+    except ValueError:
+        return str(p)
+
+
+def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=project_root(),
                              capture_output=True, text=True, timeout=10)

@@ -1,18 +1,29 @@
-"""Chromosome counts and ISCN-style karyotype formulas (46,XX; 47,XY,+21; 45,X)."""
+"""The karyotype of one cell (beyond the paper): chromosome counts, ISCN-style formulas (46,XX; 47,XY,+21;
+45,X) and the optimal assignment of a cell's chromosomes to karyotype slots that yields them."""
 from __future__ import annotations
 
 from collections import Counter
 from typing import Iterable
 
-from chromo import X, Y
+import numpy as np
+from scipy.optimize import linear_sum_assignment
 
-AUTOSOMES = range(1, 23)
+from chromo import AUTOSOMES, CELL_SIZE, CLASSES, N_CLASSES, X, Y
+
+NORMAL_FORMULAS = ("46,XX", "46,XY")
+SEX_CHROMOSOMES = {"XX": (X, X), "XY": (X, Y)}
+MAX_CELL = 2 * CELL_SIZE - 22  # 46 normal slots + one extra slot per class (24)
+
+
+def normal_labels(sex: str = "XY") -> list[int]:
+    """The labels of a normal cell: each autosome twice, then the sex chromosomes ('XX' or 'XY')."""
+    return [k for k in AUTOSOMES for _ in (0, 1)] + list(SEX_CHROMOSOMES[sex])
 
 
 def counts(labels: Iterable[int]) -> dict[int, int]:
     """Copies of each class 1..24 among a cell's labels."""
     c = Counter(int(k) for k in labels)
-    return {k: c.get(k, 0) for k in range(1, 25)}
+    return {k: c.get(k, 0) for k in CLASSES}
 
 
 def formula(labels: Iterable[int]) -> str:
@@ -29,10 +40,40 @@ def formula(labels: Iterable[int]) -> str:
 
 
 def is_normal(f: str) -> bool:
-    return f in ("46,XX", "46,XY")
-
+    return f in NORMAL_FORMULAS
 
 
 def sex(f: str) -> str:
     """The sex-chromosome part of a formula: '47,XY,+21' -> 'XY'."""
     return f.split(",")[1]
+
+
+def assign_karyotype(cost, extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> dict:
+    """Beyond the paper: the optimal assignment of a cell's chromosomes to karyotype slots.
+
+    Slots: two per autosome and the sex slots of one hypothesis (XX: X, X; XY: X, Y), plus one extra
+    slot per class costing `extra_penalty` more, while each normal slot left empty costs
+    `missing_penalty`. `cost` [n, 24] is -log p (softmax) or an LFV distance. Both hypotheses are
+    solved with scipy's linear_sum_assignment and the cheaper kept, so a 45- or 47-chromosome cell
+    yields a formula such as 45,X or 47,XY,+21. Returns labels (1..24), formula, hypothesis, cost.
+    """
+    c = np.asarray(cost, dtype=float)
+    n = len(c)
+    if not 0 < n <= MAX_CELL:
+        raise ValueError(f"a cell of {n} chromosomes cannot be assigned (1..{MAX_CELL})")
+    c = np.where(np.isfinite(c), c, 1e6)
+    best = None
+    for hyp in SEX_CHROMOSOMES:
+        normal = np.array(normal_labels(hyp))
+        slots = np.concatenate([normal, np.arange(1, N_CLASSES + 1)])
+        cm = c[:, slots - 1].copy()
+        cm[:, :len(normal)] -= missing_penalty
+        cm[:, len(normal):] += extra_penalty
+        rows, cols = linear_sum_assignment(cm)
+        total = float(cm[rows, cols].sum() + missing_penalty * len(normal))
+        if best is None or total < best["cost"] - 1e-12:
+            labels = np.empty(n, int)
+            labels[rows] = slots[cols]
+            best = {"labels": labels, "hypothesis": hyp, "cost": total}
+    best["formula"] = formula(best["labels"])
+    return best

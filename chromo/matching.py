@@ -1,9 +1,8 @@
-"""Label Feature Vectors, Hausdorff matching, DCNN / FVM / LFV, Label Redistribution, and the
-karyotype assignment that goes beyond the paper.
+"""Label Feature Vectors (eq. 4), Hausdorff matching (eq. 5-7), DCNN / FVM / LFV and Label Redistribution
+(section II-D). The karyotype assignment that goes beyond the paper is in chromo.karyotype.
 
-Everything is vectorised with torch (on the GPU when present); the only Python loops are over the two
-parts of Label Redistribution and the two sex hypotheses of the assignment. Classes are 1..24 at the
-interface (23 = X, 24 = Y) and 0-based inside.
+Everything is vectorised with torch (on the GPU when present); the only Python loop is over the two
+parts of Label Redistribution. Classes are 1..24 at the interface (23 = X, 24 = Y) and 0-based inside.
 """
 from __future__ import annotations
 
@@ -11,16 +10,12 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from chromo import N_CLASSES, X, Y
-from chromo import karyotype
-
-CELL_SIZE = 46
-MAX_CELL = 2 * CELL_SIZE - 22  # 46 normal + 24 extra slots
+from chromo import CELL_SIZE, N_CLASSES
+from chromo import device
 
 
 def _t(a) -> torch.Tensor:
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.as_tensor(np.asarray(a), dtype=torch.float64, device=dev)
+    return torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device())
 
 
 def pairwise_distance(A, B, metric: str = "cosine") -> np.ndarray:
@@ -124,40 +119,11 @@ def label_redistribution(distances, beta: float = 40, capacity: int = 2) -> dict
     return {"first": first, "second": second, "head": head, "order": order, "min_distance": dmin}
 
 
-def assign_karyotype(cost, extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> dict:
-    """Beyond the paper: the optimal assignment of a cell's chromosomes to karyotype slots.
-
-    Slots: two per autosome and the sex slots of one hypothesis (XX: X, X; XY: X, Y), plus one extra
-    slot per class costing `extra_penalty` more, while each normal slot left empty costs
-    `missing_penalty`. `cost` [n, 24] is -log p (softmax) or an LFV distance. Both hypotheses are
-    solved with scipy's linear_sum_assignment and the cheaper kept, so a 45- or 47-chromosome cell
-    yields a formula such as 45,X or 47,XY,+21. Returns labels (1..24), formula, hypothesis, cost.
-    """
-    c = np.asarray(cost, dtype=float)
-    n = len(c)
-    if not 0 < n <= MAX_CELL:
-        raise ValueError(f"a cell of {n} chromosomes cannot be assigned (1..{MAX_CELL})")
-    c = np.where(np.isfinite(c), c, 1e6)
-    best = None
-    for hyp, sex in (("XX", [X, X]), ("XY", [X, Y])):
-        normal = np.array([k for k in range(1, 23) for _ in (0, 1)] + sex)
-        slots = np.concatenate([normal, np.arange(1, N_CLASSES + 1)])
-        cm = c[:, slots - 1].copy()
-        cm[:, :len(normal)] -= missing_penalty
-        cm[:, len(normal):] += extra_penalty
-        rows, cols = linear_sum_assignment(cm)
-        total = float(cm[rows, cols].sum() + missing_penalty * len(normal))
-        if best is None or total < best["cost"] - 1e-12:
-            labels = np.empty(n, int)
-            labels[rows] = slots[cols]
-            best = {"labels": labels, "hypothesis": hyp, "cost": total}
-    best["formula"] = karyotype.formula(best["labels"])
-    return best
-
-
 def neg_log_softmax(logits) -> np.ndarray:
+    """-log p(k | x) [n, 24] from logits, in float64 (the cost of the karyotype assignment)."""
     return -torch.log_softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float64), 1).numpy()
 
 
 def softmax(logits) -> np.ndarray:
+    """p(k | x) [n, 24] from logits, in float64."""
     return torch.softmax(torch.as_tensor(np.asarray(logits), dtype=torch.float64), 1).numpy()

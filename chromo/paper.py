@@ -20,7 +20,6 @@ PAPER = {
     "notes": ["LFV + KI is 0.9534 in Table 1 but 0.9379 in Table 2 and Fig. 9",
               "both 'without LRd' values of Fig. 9 are exactly 0.9037",
               "beta and the checkpoints were chosen on the test set"],
-    "settings": {"alpha": 0.5, "gamma_range": (1.0, 1.5), "beta": 40, "cell_size": 46},
 }
 
 
@@ -28,3 +27,37 @@ def paper_value(model: str, method: str, query: str):
     """The paper's accuracy for a combination, or None where not transcribed."""
     v = PAPER["results"].get((model, method, query))
     return None if v is None else v[0]
+
+
+#: the paper's items set beside ours: (where in the paper, what, model, method, query)
+SIDE_BY_SIDE = [
+    ("Table 1", "DCNN (softmax)", "eresnet-u1c0", "dcnn", "ki"), ("Table 1", "DCNN (softmax)", "eresnet-u1c0", "dcnn", "mi"),
+    ("Table 1", "FVM", "eresnet-u1c0", "fvm", "ki"), ("Table 1", "FVM", "eresnet-u1c0", "fvm", "mi"),
+    ("Fig. 9", "LFV without LRd", "eresnet-u1c0", "lfv", "ki"), ("Fig. 9", "LFV without LRd", "eresnet-u1c0", "lfv", "mi"),
+    ("Tables 1, 2, Fig. 9", "LFV + LRd (the paper's LFV)", "eresnet-u1c0", "lfv+lrd", "ki"),
+    ("abstract, Fig. 9", "LFV + LRd (the paper's LFV)", "eresnet-u1c0", "lfv+lrd", "mi"),
+    ("Table 1", "AlexNet DCNN", "alexnet", "dcnn", "ki"), ("Table 1", "VGG16 DCNN", "vgg16", "dcnn", "ki"),
+    ("Table 1", "ResNet-50 DCNN", "resnet50", "dcnn", "ki"), ("beyond", "assignment", "eresnet-u1c0", "assign", "ki")]
+
+
+def side_by_side(records, profile: str):
+    """The paper's number beside ours for every item of SIDE_BY_SIDE that a run of `records` (metrics.json
+    records as a DataFrame) covers, on each data set; FVM and LFV with the cosine base."""
+    import pandas as pd
+
+    rows = []
+    for where, what, model, method, query in SIDE_BY_SIDE:
+        for dataset in ("pki3", "bioimlab"):
+            if records.empty:
+                continue
+            r = records[(records["dataset"] == dataset) & (records["model"] == model) & (records["method"] == method)
+                        & (records["query"] == query) & (records["distance"].isin(["cosine"]) | records["distance"].isna())]
+            if r.empty:
+                continue
+            pv = paper_value(model, method, query)
+            rows.append({"paper item": where, "result": what, "query": query.upper(), "dataset": dataset,
+                         "method": method, "model": model, "paper": "—" if pv is None else f"{pv:.4f}",
+                         "ours": round(float(r["accuracy_mean_cell"].iloc[0]), 4),
+                         "our run": f"{profile}/{dataset}/{model}",
+                         "paper source": PAPER["results"].get((model, method, query), (None, ""))[1]})
+    return pd.DataFrame(rows)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from chromo import config as config_mod
 from chromo.config import project_root
+from chromo.run import Run
 from chromo.io import atomic_write_json, hardware, git_commit
 
 STATIC = ["intro.md", "data.md", "method.md", "reproducibility.md", "references.md", "references.bib"]
@@ -43,9 +44,9 @@ def plan(cfg) -> list[dict]:
     steps = [{"nb": "01_data_exploration", "out": f"01_data_{d}", "params": p(dataset=d), "title": d}
              for d in ("pki3", "bioimlab")]
     for d, models in cfg.models.items():
-        for m in models:
-            steps.append({"nb": "02_train", "out": f"02_train_{d}_{m}", "params": p(dataset=d, model=m),
-                          "run": str(cfg.run_dir(d, m)), "title": f"{m} on {d}"})
+        for model in models:
+            steps.append({"nb": "02_train", "out": f"02_train_{d}_{model}", "params": p(dataset=d, model=model),
+                          "run": str(cfg.run_dir(d, model)), "title": f"{model} on {d}"})
     steps.append({"nb": "11_recognition", "out": "11_recognition", "params": p()})
     for nb in ("03_label_feature_vectors", "04_hausdorff_cosine_vs_euclid", "05_label_redistribution",
                "06_failure_gallery"):
@@ -135,10 +136,10 @@ def merged_metrics(cfg, stamps: dict, record_dirs: list[Path] | None = None) -> 
     wall = {k: v["wall_s"] for k, v in stamps.items()}
     train_s = {}
     for d, models in cfg.models.items():
-        for m in models:
-            done = cfg.run_dir(d, m) / "done.json"
-            if done.exists():
-                train_s[f"{d}/{m}"] = json.loads(done.read_text()).get("train_s")
+        for model in models:
+            run = Run.of(cfg, d, model)
+            if run.is_finished():
+                train_s[f"{d}/{model}"] = run.done().get("train_s")
     reused = sum(v.get("reused_training_s") or 0 for v in stamps.values())
     total = round(sum(wall.values()), 1)
     out = {"profile": cfg.profile, "git_commit": git_commit(), "hardware": hardware(),
@@ -231,8 +232,7 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
     steps = [st for st in plan(cfg) if not only or any(st["out"].startswith(o) for o in only)]
     for i, step in enumerate(steps, 1):
         s = stamp(step, cfg, data_digest, src_digest)
-        have = (nb_dir / f"{step['out']}.ipynb").exists() and ("run" not in step or
-                                                               (Path(step["run"]) / "done.json").exists())
+        have = (nb_dir / f"{step['out']}.ipynb").exists() and ("run" not in step or Run(step["run"]).is_finished())
         if not dirty and have and stamps.get(step["out"], {}).get("stamp") == s:
             print(f"[chromo book] up to date: {step['out']}")
             continue
@@ -242,12 +242,12 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
         print(f"[chromo book] step {i}/{len(steps)}, {time.time() - t0:.0f} s so far; the remaining steps took "
               f"{known / 60:.1f} min last time" + (f" ({left.count(None)} never run here)" if None in left else ""),
               flush=True)
-        done = Path(step["run"]) / "done.json" if "run" in step else None
-        reused = done is not None and done.exists()     # a finished run is reused, not retrained
+        run = Run(step["run"]) if "run" in step else None
+        reused = run is not None and run.is_finished()   # a finished run is reused, not retrained
         wall = execute(step, nb_dir, project_root())
         stamps[step["out"]] = {"stamp": s, "wall_s": wall, "notebook": step["nb"], "params": step["params"]}
         if reused:
-            stamps[step["out"]]["reused_training_s"] = json.loads(done.read_text()).get("train_s")
+            stamps[step["out"]]["reused_training_s"] = run.done().get("train_s")
         atomic_write_json(stamps_path, stamps)
         merge_metrics(cfg, stamps)
     merge_metrics(cfg, stamps)

@@ -8,14 +8,10 @@ import seaborn as sns
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from chromo import class_name
+from chromo import CLASSES, class_name
 
 # ISCN layout of a karyogram: rows of groups, sex chromosomes last
 KARYOGRAM_ROWS = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12], [13, 14, 15, 16, 17, 18], [19, 20, 21, 22, 23, 24]]
-GROUPS = {**{k: "A" for k in (1, 2, 3)}, 4: "B", 5: "B", **{k: "C" for k in range(6, 13)},
-          **{k: "D" for k in (13, 14, 15)}, **{k: "E" for k in (16, 17, 18)}, 19: "F", 20: "F",
-          21: "G", 22: "G", 23: "sex", 24: "sex"}
-
 
 def montage(images, titles=None, ncols: int = 12, size: float = 1.0, title: str | None = None, invert=True):
     n = len(images)
@@ -46,7 +42,7 @@ def class_counts(manifest: pd.DataFrame):
 def size_by_class(manifest: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(9, 3))
     df = manifest.assign(cls=manifest["label"].map(class_name), size=np.maximum(manifest["height"], manifest["width"]))
-    sns.boxplot(data=df, x="cls", y="size", order=[class_name(k) for k in range(1, 25)], ax=ax, fliersize=1)
+    sns.boxplot(data=df, x="cls", y="size", order=[class_name(k) for k in CLASSES], ax=ax, fliersize=1)
     ax.set(xlabel="class", ylabel="max(height, width) px", title=f"{manifest['dataset'].iloc[0]}: size per class")
     fig.tight_layout()
     return fig
@@ -78,7 +74,7 @@ def feature_projection(features, labels, lfv=None, title: str = ""):
     fig, ax = plt.subplots(figsize=(7.5, 5))
     palette = sns.color_palette("tab20", 20) + sns.color_palette("dark", 4)   # 24 distinct classes
     labels = np.asarray(labels)
-    for k in range(1, 25):
+    for k in CLASSES:
         sel = labels == k
         if sel.any():
             ax.scatter(p[sel, 0], p[sel, 1], color=palette[k - 1], s=4, alpha=0.6, label=class_name(k))
@@ -142,12 +138,12 @@ def per_cell_differences(table: pd.DataFrame, title: str = ""):
 def distance_histograms(dmin_by_metric: dict, beta_line: float | None = None, title: str = ""):
     """Histogram of one cell's minimal distances for each base distance (paper Fig. 11)."""
     fig, axes = plt.subplots(1, len(dmin_by_metric), figsize=(5 * len(dmin_by_metric), 3))
-    for ax, (m, d) in zip(np.atleast_1d(axes), dmin_by_metric.items()):
+    for ax, (metric, d) in zip(np.atleast_1d(axes), dmin_by_metric.items()):
         ax.hist(d, bins=20, color="tab:blue")
         if beta_line is not None:
             ax.axvline(np.sort(d)[min(len(d) - 1, int(beta_line) - 1)], color="r", ls="--", label="beta split")
             ax.legend()
-        ax.set(title=f"{m}", xlabel="minimal distance to an LFV", ylabel="chromosomes")
+        ax.set(title=f"{metric}", xlabel="minimal distance to an LFV", ylabel="chromosomes")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -210,14 +206,14 @@ def failure_gallery(wrong_images, wrong_titles, true_examples: list, pred_exampl
     return fig
 
 
-def karyogram(images, labels, flagged=None, title: str = "", names=None):
+def karyogram(images, labels, flagged=None, title: str = ""):
     """Chromosomes laid out in ISCN order (groups A-G, homologues side by side, X and Y last), each labelled;
     flagged (low-confidence) ones outlined in red. `images` are bright-on-dark crops at one common scale."""
     labels = np.asarray(labels)
     flagged = np.zeros(len(labels), bool) if flagged is None else np.asarray(flagged)
     imgs = [np.asarray(a) for a in images]
     cell_h = max(a.shape[0] for a in imgs) + 14
-    slot_w = [sum(a.shape[1] + 4 for a, l in zip(imgs, labels) if l == k) for k in range(1, 25)]
+    slot_w = [sum(a.shape[1] + 4 for a, l in zip(imgs, labels) if l == k) for k in CLASSES]
     unit = max(max(slot_w), 2 * max(a.shape[1] for a in imgs) + 8) + 10
     width = unit * max(len(r) for r in KARYOGRAM_ROWS)
     height = cell_h * len(KARYOGRAM_ROWS)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from chromo import config as config_mod
-from chromo.io import _jsonable, atomic_write_json, git_commit, hardware, versions
+from chromo.io import atomic_write_json, git_commit, hardware, jsonable, rel, versions  # noqa: F401 (rel: for notebooks)
 
 _T0 = [time.time()]
 
@@ -101,15 +101,6 @@ def load_metrics(cfg) -> dict:
         return json.loads(merge_metrics(cfg, stamps).read_text())
     # the same JSON round trip as the written file, so a rerun sees exactly what the main job would
     return json.loads(json.dumps(merged_metrics(cfg, stamps, rerun.record_dirs(cfg)), sort_keys=True,
-                                 default=_jsonable))
+                                 default=jsonable))
 
 
-def rel(path) -> str:
-    """A path relative to the project root when inside it (no user-specific prefixes in outputs)."""
-    from pathlib import Path
-
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(config_mod.project_root()))
-    except ValueError:
-        return str(p)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from chromo import config as config_mod
 from chromo.config import project_root
+from chromo.run import Run
+from chromo.io import rel
 
 REFERENCE_ENV = "CHROMO_REFERENCE_RUN"
 RERUN_DIR_ENV = "CHROMO_RERUN_DIR"
@@ -117,7 +119,7 @@ def notebook_parameters(path: Path) -> dict:
 
 
 # known domains of the notebooks' parameters (name -> type for None defaults, and a check)
-DATASETS = ("pki3", "bioimlab")
+DATASETS = tuple(d for d in config_mod.DATASETS if d != "synthetic")   # the public data sets
 DISTANCES = ("cosine", "euclid")
 NONE_DEFAULT_TYPES = {"seed": int, "cell": str, "run_dir": str}
 MODEL_NAME = re.compile(r"^(eresnet-u([0-3])c([0-3])|alexnet|vgg16|resnet50)$")
@@ -227,19 +229,12 @@ def _check_runs(nb: str, params: dict, cfg) -> None:
     datasets = [params["dataset"]] if "dataset" in params else list(cfg.models)
     for d in datasets:
         models = [params["model"]] if "model" in params else cfg.models.get(d, [])
-        for m in models:
-            run = cfg.run_dir(d, m)
-            if not ((run / "done.json").exists() or any(run.glob("features_test_*.npz"))):
-                raise RerunError(f"no finished run {_rel(run)} for profile {cfg.profile} (train it with "
-                                 f"`chromo train --config {params.get('config')} --dataset {d} --model {m}` "
+        for model in models:
+            run = cfg.run_dir(d, model)
+            if not (Run(run).is_finished() or Run(run).has_features("test", "*")):
+                raise RerunError(f"no finished run {rel(run)} for profile {cfg.profile} (train it with "
+                                 f"`chromo train --config {params.get('config')} --dataset {d} --model {model}` "
                                  "or run the main job)")
-
-
-def _rel(p: Path) -> str:
-    try:
-        return str(Path(p).resolve().relative_to(project_root()))
-    except ValueError:
-        return str(p)
 
 
 def _slug(name: str, value) -> str:
@@ -259,19 +254,19 @@ def check_output(out: Path, cfg, force: bool) -> Path:
     out = Path(out).expanduser()
     out = (out if out.is_absolute() else Path.cwd() / out).resolve()
     if out.suffix != ".ipynb":
-        raise RerunError(f"--out must name a .ipynb file, not {_rel(out)}")
+        raise RerunError(f"--out must name a .ipynb file, not {rel(out)}")
     root = project_root()
     forbidden = [root / "book", root / "notebooks", root / "tests" / "regression"]
     if cfg is not None:
         forbidden.append(cfg.results())
     for f in forbidden:
         if out == f.resolve() or f.resolve() in out.parents:
-            raise RerunError(f"--out {_rel(out)} is inside {_rel(f)}, which only the main job writes; "
+            raise RerunError(f"--out {rel(out)} is inside {rel(f)}, which only the main job writes; "
                              "choose a folder such as out/reruns/")
     if out.exists() and not force:
-        raise RerunError(f"{_rel(out)} exists; pass --force to replace it or --out to choose another file")
+        raise RerunError(f"{rel(out)} exists; pass --force to replace it or --out to choose another file")
     if out.is_dir():
-        raise RerunError(f"{_rel(out)} is a folder")
+        raise RerunError(f"{rel(out)} is a folder")
     return out
 
 
@@ -289,9 +284,9 @@ def run_notebook(name: str, given: list[tuple[str, str]], out: str | None = None
     prof = cfg.profile if cfg is not None else "<profile>"
     own = out_path.with_name(f"{out_path.stem}.records")
     rec = own / prof / "records"
-    print(f"[chromo run-notebook] executing {nb_path.stem} -> {_rel(out_path)} {typed or '(defaults)'}\n"
-          f"[chromo run-notebook] a rerun: records (if any) go to {_rel(rec)}, "
-          f"not to the reference {_rel(cfg.results() / 'records') if cfg else 'results'}", flush=True)
+    print(f"[chromo run-notebook] executing {nb_path.stem} -> {rel(out_path)} {typed or '(defaults)'}\n"
+          f"[chromo run-notebook] a rerun: records (if any) go to {rel(rec)}, "
+          f"not to the reference {rel(cfg.results() / 'records') if cfg else 'results'}", flush=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp.ipynb")
     env = {REFERENCE_ENV: os.environ.pop(REFERENCE_ENV, None), RERUN_DIR_ENV: os.environ.get(RERUN_DIR_ENV)}
@@ -304,7 +299,7 @@ def run_notebook(name: str, given: list[tuple[str, str]], out: str | None = None
         if tmp.exists():
             failed = out_path.with_name(f"{out_path.stem}.failed.ipynb")
             tmp.replace(failed)
-            print(f"[chromo run-notebook] failed; the partly executed notebook is {_rel(failed)}", file=sys.stderr)
+            print(f"[chromo run-notebook] failed; the partly executed notebook is {rel(failed)}", file=sys.stderr)
         raise
     finally:
         for k, v in env.items():
@@ -312,5 +307,5 @@ def run_notebook(name: str, given: list[tuple[str, str]], out: str | None = None
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    print(f"[chromo run-notebook] wrote {_rel(out_path)}")
+    print(f"[chromo run-notebook] wrote {rel(out_path)}")
     return out_path

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from chromo import cli, config, io
+from chromo.run import CheckpointError, Run, load_checkpoint
 from chromo import train as train_mod
-from chromo.train import CheckpointError, Interrupted, check_run_identity, load_run, run_is_done, run_lock, train
+from chromo.train import Interrupted, train
 
 MODEL = "eresnet-u1c0"
 ROOT = config.project_root()
@@ -80,12 +81,12 @@ def test_second_train_on_a_locked_run_is_refused_and_a_killed_holder_leaves_no_l
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert _files(run) == [".lock"]                       # nothing written by the refused train
         with pytest.raises(CheckpointError, match=f"pid {holder.pid} on otherhost"):
-            with run_lock(run):
+            with Run(run).lock():
                 pass
     finally:
         holder.kill()                                         # kill -9: the kernel drops the flock
         holder.wait()
-    with run_lock(run) as lock:                               # no stale lock survives the killed process
+    with Run(run).lock() as lock:                               # no stale lock survives the killed process
         assert lock.read_text().split()[0] == str(os.getpid())
     assert lock.read_text() == ""                             # released: emptied, never removed
 
@@ -97,19 +98,19 @@ def test_source_and_target_locks_are_not_nested(tmp_path, monkeypatch):
     src, dst = cfg.run_dir("pki3", MODEL), cfg.run_dir("bioimlab", MODEL)
     calls = []
 
-    def fake(cfg, dataset, model_name, run, *a, **k):
+    def fake(cfg, dataset, run, *a, **k):
         calls.append(dataset)
         if dataset == "bioimlab":
-            with run_lock(src):                               # the source's lock is free again
+            with Run(src).lock():                               # the source's lock is free again
                 pass
             with pytest.raises(CheckpointError, match="being trained by another process"):
-                with run_lock(dst):                           # ... and the target's is held
+                with Run(dst).lock():                           # ... and the target's is held
                     pass
-        (run / "best.pt").write_bytes(b"stub")
+        run.best.write_bytes(b"stub")
         return run
 
-    monkeypatch.setattr(train_mod, "_train_locked", fake)
-    assert train(cfg, "bioimlab", MODEL, progress=False) == dst
+    monkeypatch.setattr(train_mod, "_fit", fake)
+    assert train(cfg, "bioimlab", MODEL, progress=False).path == dst
     assert calls == ["pki3", "bioimlab"]
 
 
@@ -124,9 +125,9 @@ def test_best_checkpoint_of_another_run_is_refused(trained, tmp_path, capsys):
     assert "retrain or restore the run's own checkpoint" in err and len(err.strip().splitlines()) == 1
     assert _files(run) == before                              # no feature file written
     # the run's own checkpoint passes; a null setting in config.yaml stays null (patience: null)
-    ck = train_mod.load_checkpoint(trained / "best.pt")
-    check_run_identity(trained, ck)
-    assert load_run(trained)[0].patience is None
+    ck = load_checkpoint(trained / "best.pt")
+    Run(trained).check_identity(ck)
+    assert Run(trained).settings()[0].patience is None
     assert ck["data_key"]                                     # new checkpoints carry the data cache key
 
 
@@ -138,7 +139,7 @@ def test_reference_runs_keep_their_identity():
             continue
         stored = json.loads((run / "done.json").read_text())["config_digest"]
         assert cfg.run_digest(d, MODEL) == stored
-        rcfg, dataset, model = load_run(run)
+        rcfg, dataset, model = Run(run).settings()
         assert rcfg.run_digest(dataset, model) == stored      # what check_run_identity recomputes
 
 
@@ -193,7 +194,7 @@ def test_a_run_is_never_finished_without_best_pt(trained, tmp_path, capsys):
     cfg, run = _copy(trained, tmp_path)
     (run / "done.json").write_text(json.dumps({"config_digest": cfg.run_digest("synthetic", MODEL)}))
     (run / "best.pt").unlink()
-    assert not run_is_done(run, cfg, "synthetic", MODEL)     # done.json alone is not a finished run
+    assert not Run(run).is_done(cfg, "synthetic", MODEL)     # done.json alone is not a finished run
     (run / "done.json").unlink()
     # last.pt says every epoch ran, best.pt is gone: train() refuses to write done.json
     with pytest.raises(CheckpointError, match="without writing best.pt; done.json not written"):
@@ -254,7 +255,7 @@ def test_stale_temporaries_are_removed_under_the_lock(trained, tmp_path, capsys)
     # without the lock nothing is removed: a second process holding it keeps its temporaries
     keep = run / ".last.pt.kk11kk11.tmp"
     keep.write_bytes(b"x")
-    with run_lock(run):
+    with Run(run).lock():
         with pytest.raises(CheckpointError, match="being trained by another process"):
             train(cfg, "synthetic", MODEL, progress=False)
     assert keep.exists()

@@ -134,9 +134,31 @@ def test_bioimlab_split_follows_the_published_protocol():
 
 
 def test_subset_keeps_abnormal_cells_in_test():
+    """subset() keeps the first n cells of each split, the test split's abnormal cells first. (It cannot
+    move cells between splits: abnormal cells that make_splits put in train or val stay there.)"""
     m, _ = build_manifest("synthetic")
-    s = splits.subset(splits.make_splits(m, seed=0), {"train": 5, "val": 2, "test": 2})
-    assert s["split"].value_counts().to_dict() == {"train": 5, "val": 2, "test": 2}
+    full = splits.make_splits(m, seed=0)
+    # the synthetic set's abnormal cells are cells 3, 7, 11, 15 (chromo.data.synthetic.ABNORMAL), 2 per slide
+    assert sorted(full[full["abnormal"]]["cell"]) == ["S001.2", "S003.2", "S005.2", "S007.2"]
+    assert full.set_index("cell").loc["S001.2", "formula"] == "47,XY,+21"
+    test = full[full["split"] == "test"]
+    abnormal_test = list(test[test["abnormal"]]["cell"])
+    assert abnormal_test                                   # make_splits sends abnormal slides to test too
+    assert not test["abnormal"].iloc[:len(abnormal_test)].all()   # not already first: a plain head() loses them
+    for n in (len(abnormal_test), len(abnormal_test) + 1, 4):
+        s = splits.subset(full, {"train": 5, "val": 2, "test": n})
+        assert s["split"].value_counts().to_dict() == {"train": 5, "val": 2, "test": n}
+        got = s[s["split"] == "test"]
+        assert set(abnormal_test) <= set(got["cell"]), n         # every abnormal test cell is kept ...
+        assert list(got["cell"])[:len(abnormal_test)] == abnormal_test   # ... ahead of the normal ones
+        assert set(got["cell"]) <= set(test["cell"])             # nothing moved in from another split
+        for name in ("train", "val"):                            # the other splits: their first cells
+            assert list(s[s["split"] == name]["cell"]) == list(full[full["split"] == name]["cell"])[:len(
+                s[s["split"] == name])]
+    s = splits.subset(full, {"train": 5, "val": 2, "test": 1})
+    assert list(s[s["split"] == "test"]["cell"]) == abnormal_test[:1]
+    assert splits.subset(full, None) is full
+    assert len(splits.subset(full, {"train": 3})) == 3 + (full["split"] != "train").sum()   # others whole
 
 
 # --- preprocessing ------------------------------------------------------------------------------

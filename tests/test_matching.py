@@ -1,7 +1,7 @@
 """Label Redistribution and karyotype assignment on constructed cells."""
 import numpy as np
 
-from chromo import matching
+from chromo import karyotype, matching
 
 NORMAL = [k for k in range(1, 23) for _ in (0, 1)]
 
@@ -55,14 +55,14 @@ def _nll(labels, conf=10.0):
 
 
 def test_assignment_chooses_xy_and_xx():
-    assert matching.assign_karyotype(_nll(NORMAL + [23, 24]))["formula"] == "46,XY"
-    r = matching.assign_karyotype(_nll(NORMAL + [23, 23]))
+    assert karyotype.assign_karyotype(_nll(NORMAL + [23, 24]))["formula"] == "46,XY"
+    r = karyotype.assign_karyotype(_nll(NORMAL + [23, 23]))
     assert r["formula"] == "46,XX" and r["hypothesis"] == "XX"
 
 
 def test_assignment_finds_trisomy_and_monosomy():
-    assert matching.assign_karyotype(_nll(NORMAL + [21, 23, 24]))["formula"] == "47,XY,+21"
-    assert matching.assign_karyotype(_nll(NORMAL + [23]))["formula"] == "45,X"
+    assert karyotype.assign_karyotype(_nll(NORMAL + [21, 23, 24]))["formula"] == "47,XY,+21"
+    assert karyotype.assign_karyotype(_nll(NORMAL + [23]))["formula"] == "45,X"
 
 
 def test_assignment_repairs_a_double_claim():
@@ -70,7 +70,7 @@ def test_assignment_repairs_a_double_claim():
     c = _nll(labels)
     i = labels.index(5)
     c[i, 5 - 1], c[i, 4 - 1] = 1.0, 0.5             # a 5 slightly prefers 4: three claims on 4
-    r = matching.assign_karyotype(c)
+    r = karyotype.assign_karyotype(c)
     assert (r["labels"] == labels).all() and r["formula"] == "46,XY"
 
 
@@ -79,7 +79,7 @@ def test_assignment_is_invariant_to_chromosome_order():
     labels = np.array(NORMAL + [21, 23, 24])
     c = _nll(labels) + rng.uniform(0, 0.5, (len(labels), 24))
     perm = rng.permutation(len(labels))
-    a, b = matching.assign_karyotype(c), matching.assign_karyotype(c[perm])
+    a, b = karyotype.assign_karyotype(c), karyotype.assign_karyotype(c[perm])
     assert (a["labels"][perm] == b["labels"]).all() and a["formula"] == b["formula"] == "47,XY,+21"
 
 
@@ -87,4 +87,4 @@ def test_assignment_rejects_impossible_cells():
     import pytest
 
     with pytest.raises(ValueError, match="cannot be assigned"):
-        matching.assign_karyotype(np.zeros((80, 24)))
+        karyotype.assign_karyotype(np.zeros((80, 24)))

@@ -11,7 +11,7 @@ from chromo.data.augment import flip_batch, rotated_copy
 from chromo.data.canvas import orient_canvas
 from chromo.data.orient import find_chromosome, principal_angle
 from chromo.models import ModelConfig, build_model
-from chromo.train import predict
+from chromo.inference import predict
 from tests.conftest import DATA, ROOT, needs_data
 
 

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from chromo import config
-from chromo.train import (CheckpointError, Interrupted, extract_features, load_checkpoint, load_features,
-                          load_model, train)
+from chromo import device
+from chromo.inference import extract_features
+from chromo.run import CheckpointError, Run, load_checkpoint
+from chromo.train import Interrupted, train
 
 
 def _cfg(tmp_path, name="a", **kw):
@@ -24,20 +26,20 @@ def _log(run):
 
 @pytest.mark.slow
 def test_same_seed_same_metrics_and_resume_after_interruption(tmp_path):
-    a = train(_cfg(tmp_path, "a"), "synthetic", "eresnet-u1c0", progress=False)
-    b = train(_cfg(tmp_path, "b"), "synthetic", "eresnet-u1c0", progress=False)
+    a = train(_cfg(tmp_path, "a"), "synthetic", "eresnet-u1c0", progress=False).path
+    b = train(_cfg(tmp_path, "b"), "synthetic", "eresnet-u1c0", progress=False).path
     pd.testing.assert_frame_equal(_log(a), _log(b))                       # deterministic on the CPU
     cfg_c = _cfg(tmp_path, "c")
     with pytest.raises(Interrupted):
         train(cfg_c, "synthetic", "eresnet-u1c0", progress=False, stop_after=1)   # "killed" after epoch 1
     assert not (cfg_c.run_dir("synthetic", "eresnet-u1c0") / "done.json").exists()
-    c = train(cfg_c, "synthetic", "eresnet-u1c0", progress=False)                  # resumes from last.pt
+    c = train(cfg_c, "synthetic", "eresnet-u1c0", progress=False).path              # resumes from last.pt
     pd.testing.assert_frame_equal(_log(a), _log(c))
     wa, wc = load_checkpoint(a / "last.pt")["model"], load_checkpoint(c / "last.pt")["model"]
     assert all(torch.equal(wa[k], wc[k]) for k in wa)
     # a finished run is reused, not retrained
     mtime = (a / "best.pt").stat().st_mtime
-    assert train(_cfg(tmp_path, "a"), "synthetic", "eresnet-u1c0", progress=False) == a
+    assert train(_cfg(tmp_path, "a"), "synthetic", "eresnet-u1c0", progress=False).path == a
     assert (a / "best.pt").stat().st_mtime == mtime
     # run directory contents
     assert {"config.yaml", "provenance.json", "log.csv", "best.pt", "last.pt", "done.json"} <= {p.name for p in a.iterdir()}
@@ -46,10 +48,10 @@ def test_same_seed_same_metrics_and_resume_after_interruption(tmp_path):
     # features for the analyses
     files = extract_features(a, "test", progress=False)
     assert [f.name for f in files] == ["features_test_ki.npz", "features_test_mi.npz"]
-    f = load_features(a, "test", "ki")
+    f = Run(a).features("test", "ki")
     assert f["features"].shape == (len(f["labels"]), 512) and f["logits"].shape[1] == 24
     assert len(np.unique(f["cells"])) == 4
-    model, ck = load_model(a)
+    model, ck = Run(a).load_model(device())
     assert ck["model_config"]["name"] == "eresnet-u1c0"
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from chromo.data.manifest import DataError, listing_digest, load_image
-from chromo.io import atomic_write_json, _atomic
+from chromo.io import atomic_write, atomic_write_json
 
 DARK_ON_LIGHT = {"pki3": True, "bioimlab": False, "synthetic": False}
 MARGIN = 2
@@ -123,6 +123,6 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
             clipped.append(rows[i]["path"])
     meta = {"dataset": dataset, "canvas": canvas, "scale_mode": scale_mode, "scale": scale, "orient": orient,
             "images": len(manifest), "clipped_to_fit": clipped, "key": key, "angles": angles}
-    _atomic(npy, lambda f: np.save(f, arr))
+    atomic_write(npy, lambda f: np.save(f, arr))
     atomic_write_json(meta_path, meta)
     return np.load(npy, mmap_mode="r"), meta

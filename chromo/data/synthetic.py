@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chromo import X, Y, class_name
+from chromo import AUTOSOMES, X, Y, class_name
 
 STAIN = {"gneg": 50, "gpos25": 100, "gpos50": 140, "gpos75": 185, "gpos100": 230, "acen": 80,
          "gvar": 200, "stalk": 35}
@@ -65,7 +65,7 @@ def render(k: int, rng: np.random.Generator, condensation: float = 1.0) -> np.nd
 
 def cell_labels(cell_index: int, rng: np.random.Generator) -> list[int]:
     sex = ABNORMAL.get(cell_index, {}).get("sex") or ([X, X] if rng.random() < 0.5 else [X, Y])
-    return sorted([k for k in range(1, 23) for _ in (0, 1)] + ABNORMAL.get(cell_index, {}).get("extra", []) + sex)
+    return sorted([k for k in AUTOSOMES for _ in (0, 1)] + ABNORMAL.get(cell_index, {}).get("extra", []) + sex)
 
 
 def _row_rng(seed: int, cell_index: int, k: int, h: int) -> np.random.Generator:

@@ -1,0 +1,66 @@
+"""Inference with a trained model: logits and features of canvas images (optionally averaged over flips),
+and the feature files of a run's splits that every analysis reads."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from chromo import N_CLASSES, device
+from chromo.data.loader import NATIVE_QUERY, batches, mi_queries, prepare, to_tensor
+from chromo.run import Run
+
+
+def autocast(cfg):
+    """bf16 autocast on the package's device when the profile asks for it (cfg.bf16)."""
+    return torch.autocast(device().type, dtype=torch.bfloat16, enabled=cfg.bf16)
+
+
+@torch.no_grad()
+def predict(net, images: np.ndarray, cfg, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(logits [N, 24], features [N, D]) as float32 numpy, in eval mode. With cfg.tta, both are the mean
+    over the image and its horizontal, vertical and double flips (which end is up is not known)."""
+    net.eval()
+    dev = device()
+    logits, feats = [], []
+    for idx in batches(len(images), batch_size):
+        x = to_tensor(images[idx]).to(dev)                           # [B, 1, H, W]
+        views = [x, x.flip(-1), x.flip(-2), x.flip(-1, -2)] if getattr(cfg, "tta", False) else [x]
+        lo, fe = 0, 0
+        for v in views:
+            if cfg.channels_last:
+                v = v.contiguous(memory_format=torch.channels_last)
+            with autocast(cfg):
+                a, b = net(v)
+            lo, fe = lo + a.float() / len(views), fe + b.float() / len(views)
+        logits.append(lo.cpu())
+        feats.append(fe.cpu())
+    if not logits:
+        return np.zeros((0, N_CLASSES), np.float32), np.zeros((0, getattr(net, "feature_dim", 0)), np.float32)
+    return torch.cat(logits).numpy(), torch.cat(feats).numpy()
+
+
+def extract_features(run, split: str = "test", progress: bool = True, queries=None,
+                     cell_every: int = 1) -> list:
+    """Features, logits, labels, cells of one split, for each query style of the dataset: the native one
+    (KI for pki3, MI for bioimlab) and, for KI data, simulated MI versions of the same chromosomes
+    (`queries`, e.g. ("ki",), limits the styles; `cell_every` = k keeps every k-th cell in sorted order).
+    Written as the run's feature files; returns their paths."""
+    run = Run(run)
+    cfg, dataset, _ = run.settings()
+    net, _ = run.load_model(device())
+    s = prepare(cfg, dataset, progress).split(split)
+    if cell_every > 1:
+        keep = np.isin(s.cells, np.unique(s.cells)[::cell_every])
+        s = type(s)(s.images[keep], s.labels[keep], s.cells[keep], s.paths[keep], s.index[keep])
+    wanted = set(queries or ("ki", "mi"))
+    native = NATIVE_QUERY[dataset]
+    styles = {native: s.images} if native in wanted else {}
+    if native == "ki" and "mi" in wanted:
+        styles["mi"] = mi_queries(s.images, cfg)
+    out = []
+    for q, imgs in styles.items():
+        logits, feats = predict(net, imgs, cfg)
+        name = split if cell_every == 1 else f"{split}-every{cell_every}"   # a subset never takes the full name
+        out.append(run.save_features(name, q, features=feats, logits=logits, labels=s.labels, cells=s.cells,
+                                     paths=s.paths, index=s.index))
+    return out

@@ -1,0 +1,91 @@
+"""Config.run_digest: what identifies a training run. A finished run is reused only while its digest
+matches (train.run_is_done / Run.is_done), so a training setting left out of it reuses a stale model, and
+an analysis setting put into it retrains for nothing."""
+import dataclasses
+
+import pytest
+
+from chromo import config
+
+RUN = ("pki3", "eresnet-u1c0")
+
+# Settings that change the trained model: a different value must give another digest. Each value differs
+# from the smoke profile's (checked below).
+TRAINING = {
+    "seed": 1, "canvas": 96, "lr": 0.01, "epochs": {"default": 3}, "batch_size": 32, "backbone": "resnet34",
+    "hidden": 64, "flip": False, "vflip": False, "orient": False, "tta": False, "label_smoothing": 0.0,
+    "alpha": 0.25, "alpha_warmup_epochs": 0, "weight_decay": 1e-4, "momentum": 0.8, "center_lr": 0.3,
+    "scale_mode": "per_image", "scale_quantile": 0.99, "max_cells": {"train": 8, "val": 6, "test": 6},
+    "split_fractions": [0.7, 0.2, 0.1], "bioimlab_test_cells": 40, "rotate_deg": 5.0, "dropout": 0.2,
+    "patience": 3, "stem_maxpool": False, "bf16": False, "channels_last": False, "init_weights": "weights.pt",
+}
+# Settings of the matching and evaluation only (LFV scale, LRd head size, distance, assignment penalties,
+# the low-confidence flag): the trained model is the same.
+ANALYSIS = {"gamma": 1.5, "beta": 30, "distance": "euclid", "extra_penalty": 2.0, "missing_penalty": 6.0,
+            "low_confidence": 0.3}
+# Where things go and how many threads: the same model either way.
+PLACES = {"runs_dir": "elsewhere/runs", "results_dir": "elsewhere/results", "cache_dir": "elsewhere/cache",
+          "data_dir": "/some/other/data", "threads": 1, "profile": "renamed"}
+# Judged per run rather than as a whole (tests below): the model list, the epochs of other runs, init_from.
+PER_RUN = {"models", "epochs", "init_from"}
+
+
+def _digest(**overrides):
+    return config.load("smoke", **overrides).run_digest(*RUN)
+
+
+def test_every_config_field_is_classified_here():
+    """A new Config field must be placed in one of the groups above (and so tested)."""
+    fields = {f.name for f in dataclasses.fields(config.Config)}
+    assert fields == set(TRAINING) | set(ANALYSIS) | set(PLACES) | PER_RUN
+
+
+def test_stable_across_loads_and_through_the_run_directorys_config_yaml(tmp_path):
+    a, b = config.load("smoke"), config.load("smoke")
+    assert a is not b and a.run_digest(*RUN) == b.run_digest(*RUN)
+    config.save(a, tmp_path / "config.yaml")       # what a run directory keeps; check_run_identity re-reads it
+    assert config.load(tmp_path / "config.yaml").run_digest(*RUN) == a.run_digest(*RUN)
+    assert a.run_digest("bioimlab", "eresnet-u1c0") != a.run_digest(*RUN)
+    assert a.run_digest("pki3", "alexnet") != a.run_digest(*RUN)
+
+
+@pytest.mark.parametrize("key", sorted(TRAINING))
+def test_a_training_setting_changes_the_digest(key):
+    base = config.load("smoke")
+    assert getattr(base, key) != TRAINING[key]
+    assert _digest(**{key: TRAINING[key]}) != base.run_digest(*RUN)
+
+
+@pytest.mark.parametrize("key", sorted(ANALYSIS) + sorted(PLACES))
+def test_an_analysis_or_output_setting_keeps_the_digest(key):
+    value = {**ANALYSIS, **PLACES}[key]
+    base = config.load("smoke")
+    assert getattr(base, key) != value
+    assert _digest(**{key: value}) == base.run_digest(*RUN)
+
+
+def test_the_code_excludes_exactly_these_settings():
+    # every group above except TRAINING, and nothing the TRAINING group holds
+    assert config.NOT_TRAINING == set(ANALYSIS) | set(PLACES) | {"models", "epochs"}
+
+
+def test_epochs_count_only_for_the_run_they_resolve_to():
+    base = _digest()                                                     # smoke: epochs {default: 2}
+    assert _digest(epochs={"default": 2, "bioimlab/eresnet-u1c0": 5}) == base   # another run's budget
+    assert _digest(epochs={"default": 7, "pki3": 2}) == base                   # resolves to 2 again
+    assert _digest(epochs={"default": 2, "pki3/eresnet-u1c0": 3}) != base      # this run's budget
+    assert _digest(epochs={"default": 2, "eresnet-u1c0": 3}) != base
+    assert _digest(models={"pki3": ["eresnet-u1c0", "alexnet"]}) == base       # the list of models to train
+
+
+def test_a_run_started_from_another_follows_its_sources_digest():
+    # smoke: bioimlab starts from the pki3 run (init_from {bioimlab: pki3}); pki3 starts from scratch.
+    # (load() reads an override of None as "keep the file's value", so no init_from is written {})
+    bio = ("bioimlab", "eresnet-u1c0")
+    base = config.load("smoke")
+    changed_source = config.load("smoke", epochs={"default": 2, "pki3/eresnet-u1c0": 3})
+    assert changed_source.run_digest(*bio) != base.run_digest(*bio)       # a retrained source invalidates it
+    assert config.load("smoke", init_from={}).run_digest(*bio) != base.run_digest(*bio)
+    assert config.load("smoke", init_from={}).run_digest(*RUN) == base.run_digest(*RUN)   # pki3 unaffected
+    changed_target = config.load("smoke", epochs={"default": 2, "bioimlab/eresnet-u1c0": 3})
+    assert changed_target.run_digest(*RUN) == base.run_digest(*RUN)      # the dependency runs one way
