@@ -2,6 +2,7 @@
 
     python -m chromo.bench data [--config cpu]        cache build time (without and with orientation), loader throughput
     python -m chromo.bench train [--config cpu]       EResNet training images/s and share of measured peak
+    python -m chromo.bench train --world-size 2       data-parallel training images/s, 2 processes against 1
     python -m chromo.bench matching [--json]          ms per 46-chromosome cell and the beta-sweep time
     python -m chromo.bench classify [--config cpu]    seconds per cell of `chromo classify`, model loaded
 """
@@ -178,6 +179,82 @@ def bench_classify(cfg, dataset: str = "pki3", model: str = "eresnet-u1c0", cell
             "target_s_per_cell": 2.0}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _world_worker(rank: int, size: int, port: int, cfg, model_name: str, steps: int, threads: int, out) -> None:
+    """One process of bench_train_world: DDP training steps on random images, its share of the global batch."""
+    import os
+
+    from chromo import distributed
+    from chromo.losses import CenterLoss, joint_loss
+    from chromo.models import ModelConfig, build_model
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(threads)
+    w = distributed.init(distributed.World(rank, size, rank))
+    try:
+        torch.manual_seed(0)
+        dev = device()
+        net = build_model(ModelConfig.from_config(cfg, model_name)).to(dev)
+        center = CenterLoss(N_CLASSES, net.feature_dim).to(dev)
+        if size > 1:
+            net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[rank] if dev.type == "cuda" else None)
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        b = cfg.batch_size // size                                    # this process's share of the global batch
+        x = torch.rand(b, 1, cfg.canvas, cfg.canvas, device=dev)
+        y = torch.randint(0, N_CLASSES, (b,), device=dev)
+
+        def step():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits, f = net(x)
+            loss, _, _ = joint_loss(logits, f, y, center, cfg.alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            center.update(f, y)
+
+        step()
+        distributed.barrier()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        distributed.barrier()
+        if w.main:
+            out.put(steps * b * size / (time.perf_counter() - t))
+    finally:
+        distributed.shutdown()
+
+
+def bench_train_world(cfg, model_name: str = "eresnet-u1c0", world_size: int = 2, steps: int = 4) -> dict:
+    """Training images/s of `world_size` data-parallel processes (gloo on CPUs, NCCL on GPUs; the CPU cores
+    shared out between them) against one process, at the same global batch: the overhead of the
+    distributed path as a ratio."""
+    import os
+
+    import torch.multiprocessing as mp
+
+    cores = os.cpu_count() or 1
+    ips = {}
+    for size in (1, world_size):
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        mp.start_processes(_world_worker, args=(size, _free_port(), cfg, model_name, steps,
+                                                max(1, (cfg.threads or cores) // size), q),
+                           nprocs=size, start_method="spawn")
+        ips[size] = q.get()
+    return {"model": model_name, "canvas": cfg.canvas, "global_batch": cfg.batch_size, "bf16": cfg.bf16,
+            "device": device().type, "cores": cores, "world_size": world_size,
+            "images_per_s_1_process": round(ips[1], 1), f"images_per_s_{world_size}_processes": round(ips[world_size], 1),
+            "ratio": round(ips[world_size] / ips[1], 3),
+            "note": "ratio > 1: the processes gain; on one machine's CPU cores, the processes share the same cores"}
+
+
 def main(argv=None) -> int:
     from chromo import config
 
@@ -187,11 +264,15 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", default="pki3")
     ap.add_argument("--model", default="eresnet-u1c0")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--world-size", type=int, default=1, help="train: processes of data-parallel training (>= 2: "
+                    "measured against one process)")
     a = ap.parse_args(argv)
     cfg = config.load(a.config)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    res = {"data": lambda: bench_data(cfg, a.dataset), "train": lambda: bench_train(cfg, a.model),
+    train = (lambda: bench_train_world(cfg, a.model, a.world_size)) if a.world_size > 1 else \
+        (lambda: bench_train(cfg, a.model))
+    res = {"data": lambda: bench_data(cfg, a.dataset), "train": train,
            "matching": lambda: bench_matching(cfg), "classify": lambda: bench_classify(cfg, a.dataset, a.model)}[a.what]()
     res["profile"] = cfg.profile
     if a.json:

@@ -138,9 +138,16 @@ def cmd_data_cache(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """One process, or one of several under torchrun (chromo.distributed): rank 0 prints the run."""
+    from chromo import distributed
     from chromo.train import train
 
-    print(train(_cfg(args), args.dataset, args.model))
+    try:
+        run = train(_cfg(args), args.dataset, args.model)
+        if distributed.world().main:
+            print(run)
+    finally:
+        distributed.shutdown()
     return 0
 
 
@@ -212,7 +219,8 @@ def parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_data_cache)
 
-    p = sub.add_parser("train", help="train a model (resumes an interrupted run; reuses a finished one)")
+    p = sub.add_parser("train", help="train a model (resumes an interrupted run; reuses a finished one); data "
+                       "parallel under torchrun: torchrun --nproc_per_node N -m chromo train ...")
     common(p)
     p.add_argument("--model", default="eresnet-u1c0")
     p.set_defaults(func=cmd_train)
@@ -251,12 +259,13 @@ def main(argv=None) -> int:
     from chromo.classify import InputError
     from chromo.config import ConfigError
     from chromo.data.manifest import DataError
+    from chromo.distributed import DistributedError
     from chromo.run import CheckpointError
 
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, CheckpointError, InputError, ValueError) as e:
+    except (ConfigError, DataError, CheckpointError, DistributedError, InputError, ValueError) as e:
         print(f"chromo: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # read-only folder, disk full, a folder where a file goes: the path, not a traceback

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from chromo import distributed
+
 
 class CenterLoss(nn.Module):
     """Center loss, eq. 2 in Wen et al.'s form: L_C = 1/2 * sum_i ||x_i - c_{y_i}||^2 (the paper's eq. 2 has
@@ -31,6 +33,8 @@ class CenterLoss(nn.Module):
         diff = self.centers[y] - feats                                 # c_{y_i} - x_i, [B, D]
         delta = torch.zeros_like(self.centers).index_add_(0, y, diff)  # sum over i with y_i = j
         count = torch.bincount(y, minlength=self.centers.shape[0]).float().unsqueeze(1)
+        distributed.all_reduce_sum(delta)      # with several processes: sums over the global batch, so every
+        distributed.all_reduce_sum(count)      # process applies the same update and the centres stay identical
         self.centers -= self.rate * delta / (1 + count)
 
 

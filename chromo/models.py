@@ -119,6 +119,9 @@ class ClassicBaseline(nn.Module):
         i_fc1 = 1 if mc.name == "alexnet" else 0
         c_out = [m for m in net.features if isinstance(m, nn.Conv2d)][-1].out_channels
         net.classifier[i_fc1] = nn.Linear(c_out * side * side, net.classifier[i_fc1].out_features)
+        for i, layer in enumerate(net.classifier):   # torchvision's dropout (0.5) at the profile's rate
+            if isinstance(layer, nn.Dropout):
+                net.classifier[i] = nn.Dropout(mc.dropout)
         self.features, self.avgpool = net.features, net.avgpool
         self.body = net.classifier[:-1]         # everything up to the last Linear
         self.head = nn.Linear(net.classifier[-1].in_features, mc.n_classes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -191,6 +192,26 @@ def _present(path: Path, step: dict) -> None:
     nbformat.write(nb, path)
 
 
+TORCHRUN = "CHROMO_TORCHRUN"   # e.g. "torchrun --nproc_per_node 4": the main job trains each missing run with it
+
+
+def launch_training(step: dict) -> float:
+    """Train the run of a 02_train step data-parallel: `$CHROMO_TORCHRUN -m chromo train --config ...
+    --dataset ... --model ...` (chromo.distributed); the notebook then finds the run finished and reports it.
+    Returns the seconds it took."""
+    import shlex
+
+    p = step["params"]
+    cmd = shlex.split(os.environ[TORCHRUN]) + ["-m", "chromo", "train", "--config", p["config"],
+                                               "--dataset", p["dataset"], "--model", p["model"]]
+    print(f"[chromo book] training with {TORCHRUN}: {' '.join(cmd)}", flush=True)
+    t = time.time()
+    rc = subprocess.run(cmd, cwd=project_root()).returncode
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {rc}); its output is above")
+    return time.time() - t
+
+
 def execute(step: dict, out_dir: Path, cwd: Path, stream: bool = True) -> float:
     import papermill as pm
 
@@ -244,7 +265,8 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
               flush=True)
         run = Run(step["run"]) if "run" in step else None
         reused = run is not None and run.is_finished()   # a finished run is reused, not retrained
-        wall = execute(step, nb_dir, project_root())
+        launched = launch_training(step) if run is not None and not reused and os.environ.get(TORCHRUN) else 0.0
+        wall = round(launched + execute(step, nb_dir, project_root()), 1)   # torchrun's training, then the notebook
         stamps[step["out"]] = {"stamp": s, "wall_s": wall, "notebook": step["nb"], "params": step["params"]}
         if reused:
             stamps[step["out"]]["reused_training_s"] = run.done().get("train_s")

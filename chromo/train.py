@@ -1,5 +1,8 @@
 """The training loop: softmax + alpha * center loss (eq. 3), SGD with warm-up and cosine decay, flips and
-small rotations, a validation pass per epoch, atomic checkpoints and exact resume.
+small rotations, a validation pass per epoch, atomic checkpoints and exact resume; in one process, or data
+parallel over several (torchrun; chromo.distributed): each process takes its share of every global batch
+of the same seeded order, gradients and center-loss updates are summed over the processes, validation is
+shared out and gathered, and rank 0 alone writes the run directory.
 
 ``train`` checks the settings, builds the model and takes the run's lock; ``_fit`` runs under it: ``_setup``
 builds or resumes the state, ``_epoch`` runs one pass over the training split, ``_end_of_epoch`` validates,
@@ -8,6 +11,7 @@ itself (file names, checkpoints, locks) is chromo.run.Run's.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from chromo import config as config_mod
-from chromo import device
+from chromo import device, distributed
 from chromo.data.augment import flip_batch, rotate_batch
 from chromo.data.loader import Prepared, Split, batches, prepare, to_tensor
 from chromo.inference import autocast, predict
@@ -46,8 +50,12 @@ def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int 
     The settings are checked first (config.validate). A source run (init_from) is trained first, under its
     own lock, and released before this run's lock is taken, so the two never wait on each other. Under the
     lock: a run finished meanwhile by another process is reused, temporary files of a killed write are
-    removed, and done.json is written only beside a best.pt of this run."""
+    removed, and done.json is written only beside a best.pt of this run.
+
+    Under torchrun every process calls train(); rank 0 takes the lock and writes, the others follow its
+    decisions (chromo.distributed)."""
     config_mod.validate(cfg)
+    world = distributed.init(distributed.World.from_env())
     run = Run.of(cfg, dataset, model)
     if run.is_done(cfg, dataset, model):
         return run
@@ -66,10 +74,11 @@ def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int 
     mc = ModelConfig.from_config(cfg, model)
     net = build_model(mc).to(device())                              # an unknown model stops here, before any write
     center = CenterLoss(mc.n_classes, net.feature_dim, cfg.center_lr).to(device())
-    with run.lock():
-        if run.is_done(cfg, dataset, model):                   # finished by another process meanwhile
+    with run.lock() if world.main else contextlib.nullcontext():
+        if distributed.broadcast_flag(world.main and run.is_done(cfg, dataset, model)):   # finished meanwhile
             return run
-        run.remove_stale_temporaries()
+        if world.main:
+            run.remove_stale_temporaries()
         return _fit(cfg, dataset, run, epochs, mc, net, center, src_run, progress, stop_after)
 
 
@@ -90,11 +99,12 @@ class _Session:
     """Everything one training run carries from epoch to epoch."""
     cfg: object
     run: Run
+    world: distributed.World
     name: str                  # "<dataset>/<model>", for messages
     digest: str                # Config.run_digest: the run's identity
     epochs: int
     mc: ModelConfig
-    net: torch.nn.Module       # the model, built from mc
+    net: torch.nn.Module       # the model, built from mc (wrapped in DistributedDataParallel in a world > 1)
     center: CenterLoss
     opt: torch.optim.Optimizer
     data: Prepared
@@ -109,10 +119,19 @@ class _Session:
 def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -> _Session:
     """Data, initial weights (init_weights, or the init_from source's best weights and class centres),
     optimiser; then either the state of last.pt (resume) or a new run's config and provenance."""
-    data = prepare(cfg, dataset, progress)
+    world = distributed.world()
+    if not world.main:
+        distributed.barrier()                           # rank 0 builds a missing cache first ...
+    data = prepare(cfg, dataset, progress and world.main)
+    if world.main:
+        distributed.barrier()                           # ... then the others read it
     tr, va = data.split("train"), data.split("val")
     if len(tr) == 0 or len(va) == 0:
         raise ValueError(f"{dataset}: empty train or validation split; check max_cells and split_fractions")
+    if world.size > min(cfg.batch_size, len(tr), len(va)):
+        raise distributed.DistributedError(
+            f"{world.size} processes for {dataset}: more than the batch size ({cfg.batch_size}), the training "
+            f"images ({len(tr)}) or the validation images ({len(va)}); start fewer processes (--nproc_per_node)")
     if cfg.init_weights:
         net.load_state_dict(load_checkpoint(Path(cfg.init_weights)), strict=False)
     if src_run:  # transfer
@@ -122,43 +141,56 @@ def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -
         center.centers.copy_(ck["centers"])
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
+    if world.size > 1:   # one process's gradients are the mean over all of them
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[world.local_rank] if device().type == "cuda" else None)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
     steps = math.ceil(len(tr) / cfg.batch_size)
-    s = _Session(cfg, run, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net, center,
+    s = _Session(cfg, run, world, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net, center,
                  opt, data, tr, va, steps, epochs * steps, min(steps, 200))
-    if run.last.exists():  # resume
+    if run.last.exists():  # resume, on any number of processes (the state counts global batches)
         ck = load_checkpoint(run.last)
         if ck.get("config_digest") != s.digest:
             raise CheckpointError(f"{run.last}: written by another config; delete {run} to start afresh")
-        net.load_state_dict(ck["model"])
+        _module(net).load_state_dict(ck["model"])
         center.load_state_dict(ck["center"])
         opt.load_state_dict(ck["optimizer"])
         s.state = ck["state"]
-    else:
+    elif world.main:
         run.start(cfg, {**provenance(), "dataset": dataset, "model": mc.name, "model_config": mc.__dict__,
                         "preprocessing": data.preprocessing(), "train_images": len(tr), "val_images": len(va),
-                        "init_from": str(src_run) if src_run else None})
+                        "init_from": str(src_run) if src_run else None, "world_size": world.size})
     return s
 
 
+def _module(net) -> torch.nn.Module:
+    """The model itself, inside a DistributedDataParallel wrapper or not (checkpoints hold its weights)."""
+    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+
+
 def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, int, float]:
-    """One pass over the training split in a seeded order. Returns (image-weighted sums of the total,
-    softmax and center losses, images seen, correct top-1, seconds)."""
-    cfg, dev = s.cfg, device()
+    """One pass over the training split in a seeded order (the same in every process; each takes its share
+    of every global batch). Returns (image-weighted sums of the total, softmax and center losses, images
+    seen, correct top-1; all summed over the processes), and the start time."""
+    cfg, dev, w = s.cfg, device(), s.world
     seed = cfg.seed * 1000 + epoch          # per-epoch seeds make a resumed run identical
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed if w.main else seed * 1_000_003 + w.rank)     # dropout: its own draws per process
+    gen = torch.Generator().manual_seed(seed)       # the order and the augmentation: the same in every process
     labels = torch.as_tensor(s.train.labels - 1)                     # 0-based class indices
     s.net.train()
     t0, sums, n_seen, correct = time.time(), np.zeros(3), 0, 0
     bar = tqdm(list(batches(len(s.train), cfg.batch_size, gen)), desc=f"{s.name} epoch {epoch + 1}/{s.epochs}",
-               disable=None if progress else True, leave=False, mininterval=5)
+               disable=None if (progress and w.main) else True, leave=False, mininterval=5)
     for idx in bar:
+        if len(idx) < w.size:               # a last global batch too small to share out: skipped by all
+            continue
+        share = None if w.size == 1 else (len(idx), np.arange(len(idx))[w.rank::w.size])
+        idx = idx[w.rank::w.size]           # this process's share of the global batch
         x = to_tensor(s.train.images[idx])                           # [B, 1, C, C]
-        if cfg.flip or cfg.vflip:
-            x = flip_batch(x, gen, horizontal=cfg.flip, vertical=cfg.vflip)
-        x = rotate_batch(x, cfg.rotate_deg, gen)
+        if cfg.flip or cfg.vflip:           # each image flipped and turned as in a one-process run
+            x = flip_batch(x, gen, horizontal=cfg.flip, vertical=cfg.vflip, share=share)
+        x = rotate_batch(x, cfg.rotate_deg, gen, share=share)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x, y = x.to(dev), labels[idx].to(dev)
@@ -176,14 +208,23 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
         sums += np.array([loss.item(), ls.item(), lc.item()]) * len(idx)
         n_seen += len(idx)
         correct += (logits.argmax(1) == y).sum().item()
-    return sums, n_seen, correct, t0
+    total = distributed.all_reduce_sum(torch.tensor([*sums, n_seen, correct], dtype=torch.float64))
+    return total[:3].numpy(), int(total[3]), int(total[4]), t0
 
 
 def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: float) -> dict:
-    """Validation accuracy (softmax argmax); best.pt when it improves, last.pt and log.csv always."""
+    """Validation accuracy (softmax argmax; each process scores its share, the counts are summed); best.pt
+    when it improves, last.pt and log.csv always (rank 0). Every process must hold the same weights and
+    class centres here (checked)."""
     train_s = time.time() - t0
-    val_logits, _ = predict(s.net, s.val.images, s.cfg)
-    val_acc = float((val_logits.argmax(1) + 1 == s.val.labels).mean())
+    net, w = _module(s.net), s.world
+    distributed.assert_same(f"{s.name}: the weights and class centres after epoch {epoch + 1}",
+                            distributed.checksum(*net.parameters(), s.center.centers))
+    part = np.arange(len(s.val))[w.rank::w.size]
+    val_logits, _ = predict(net, s.val.images[part], s.cfg)
+    hits = distributed.all_reduce_sum(torch.tensor([float((val_logits.argmax(1) + 1 == s.val.labels[part]).sum()),
+                                                    float(len(part))], dtype=torch.float64))
+    val_acc = float(hits[0] / hits[1])
     row = {"epoch": epoch + 1, "loss": sums[0] / n_seen, "loss_softmax": sums[1] / n_seen,
            "loss_center": sums[2] / n_seen, "train_acc": correct / n_seen, "val_acc": val_acc,
            "lr": s.opt.param_groups[0]["lr"], "images_per_s": n_seen / train_s, "epoch_s": time.time() - t0}
@@ -192,15 +233,18 @@ def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: 
     st["log"].append(row)
     if val_acc > st["best_val"]:
         st["best_val"], st["bad_epochs"] = val_acc, 0
-        s.run.save_checkpoint(Run.BEST, {
-            "model": s.net.state_dict(), "centers": s.center.centers.clone(), "model_config": dict(s.mc.__dict__),
-            "preprocessing": s.data.preprocessing(), "epoch": epoch + 1, "val_acc": val_acc,
-            "config_digest": s.digest,
-            "data_key": str(s.data.meta.get("key", ""))})   # the cache key: data listing + preprocessing
+        if w.main:
+            s.run.save_checkpoint(Run.BEST, {
+                "model": net.state_dict(), "centers": s.center.centers.clone(), "model_config": dict(s.mc.__dict__),
+                "preprocessing": s.data.preprocessing(), "epoch": epoch + 1, "val_acc": val_acc,
+                "config_digest": s.digest,
+                "data_key": str(s.data.meta.get("key", ""))})   # the cache key: data listing + preprocessing
     else:
         st["bad_epochs"] += 1
     st["epoch"] = epoch + 1
-    s.run.save_checkpoint(Run.LAST, {"model": s.net.state_dict(), "center": s.center.state_dict(),
+    if not w.main:
+        return row
+    s.run.save_checkpoint(Run.LAST, {"model": net.state_dict(), "center": s.center.state_dict(),
                                      "optimizer": s.opt.state_dict(), "state": st, "config_digest": s.digest})
     s.run.save_log(st["log"])
     print(f"{s.name} epoch {epoch + 1}: loss {row['loss']:.3f} (softmax {row['loss_softmax']:.3f}, center "
@@ -210,11 +254,15 @@ def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: 
 
 
 def _finish(s: _Session) -> Run:
-    """done.json, only beside a best.pt of this run."""
+    """done.json, only beside a best.pt of this run (rank 0; the others wait for it)."""
     st = s.state
+    if not s.world.main:
+        distributed.barrier()
+        return s.run
     if st["best_val"] < 0 or not s.run.best.exists():    # never a finished run without its model
         raise CheckpointError(f"{s.run}: training ended after {st['epoch']} of {s.epochs} epochs without writing "
                               "best.pt; done.json not written. Check epochs and patience, delete the run and retrain")
     s.run.mark_done({"config_digest": s.digest, "epochs_run": st["epoch"], "best_val_acc": st["best_val"],
                      "train_s": float(sum(r["epoch_s"] for r in st["log"]))})
+    distributed.barrier()
     return s.run

@@ -89,3 +89,13 @@ def test_a_run_started_from_another_follows_its_sources_digest():
     assert config.load("smoke", init_from={}).run_digest(*RUN) == base.run_digest(*RUN)   # pki3 unaffected
     changed_target = config.load("smoke", epochs={"default": 2, "bioimlab/eresnet-u1c0": 3})
     assert changed_target.run_digest(*RUN) == base.run_digest(*RUN)      # the dependency runs one way
+
+
+def test_the_gpu_profile_is_the_papers_scale():
+    """configs/gpu.yaml (issue 14): the paper's Table 4 variants, the three baselines and VGG16, a ResNet-50
+    backbone and a canvas of at least 128 px; every setting valid."""
+    cfg = config.load("gpu")
+    config.validate(cfg)
+    table4 = {f"eresnet-{v}" for v in ("u0c0", "u1c0", "u1c1", "u2c0", "u2c1", "u3c0", "u3c1", "u3c2")}
+    assert set(cfg.models["pki3"]) == table4 | {"alexnet", "vgg16", "resnet50"}
+    assert cfg.backbone == "resnet50" and cfg.canvas >= 128

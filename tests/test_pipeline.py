@@ -165,6 +165,40 @@ def test_changed_data_sources_stamp_record_or_force_rerun(job):
     assert job.run(force=True) == job.outs
 
 
+def test_with_chromo_torchrun_the_main_job_trains_missing_runs_with_it(job, monkeypatch):
+    """CHROMO_TORCHRUN set: each run not yet finished is trained by `$CHROMO_TORCHRUN -m chromo train ...`
+    before its chapter; finished runs are not; the step's wall time includes that training."""
+    launched = []
+
+    def fake_run(cmd, cwd=None):
+        launched.append(cmd)
+        d, m = cmd[cmd.index("--dataset") + 1], cmd[cmd.index("--model") + 1]
+        run = job.cfg.run_dir(d, m)
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "best.pt").write_bytes(b"")
+        (run / "done.json").write_text(json.dumps({"train_s": 3.0}))
+        return SimpleNamespace(returncode=0)
+
+    monkeypatch.setattr(pipeline.subprocess, "run", fake_run)
+    monkeypatch.setenv("CHROMO_TORCHRUN", "torchrun --nproc_per_node 2")
+    job.run()
+    trains = [o for o in job.outs if o.startswith("02_train")]
+    assert len(launched) == len(trains)
+    assert launched[0][:4] == ["torchrun", "--nproc_per_node", "2", "-m"]
+    assert launched[0][4:7] == ["chromo", "train", "--config"] and "--model" in launched[0]
+    job.data = "data-2"                                             # everything re-executes; runs are finished
+    launched.clear()
+    job.run()
+    assert launched == []
+
+
+def test_a_failed_torchrun_stops_the_main_job(job, monkeypatch):
+    monkeypatch.setattr(pipeline.subprocess, "run", lambda cmd, cwd=None: SimpleNamespace(returncode=1))
+    monkeypatch.setenv("CHROMO_TORCHRUN", "torchrun --nproc_per_node 2")
+    with pytest.raises(RuntimeError, match="failed \\(exit 1\\)"):
+        job.run()
+
+
 # --- metrics.json: the notebooks' records merged -------------------------------------------------------------
 def _record(method, acc, dataset="pki3"):
     return {"dataset": dataset, "model": "eresnet-u1c0", "method": method, "query": "ki", "distance": None,

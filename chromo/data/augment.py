@@ -27,25 +27,36 @@ import torch
 from scipy import ndimage
 
 
-def flip_batch(x: torch.Tensor, gen: torch.Generator, horizontal: bool = True, vertical: bool = False) -> torch.Tensor:
+def _draw(x: torch.Tensor, gen: torch.Generator, share) -> torch.Tensor:
+    """One uniform number per image of the batch. With share = (n, positions), the numbers of a global batch
+    of n images are drawn and this process's images take theirs (chromo.distributed: every process then
+    augments its share exactly as one process would augment the whole batch)."""
+    if share is None:
+        return torch.rand(x.shape[0], generator=gen)
+    n, positions = share
+    return torch.rand(n, generator=gen)[torch.as_tensor(positions)]
+
+
+def flip_batch(x: torch.Tensor, gen: torch.Generator, horizontal: bool = True, vertical: bool = False,
+               share=None) -> torch.Tensor:
     """Horizontal flip of a random half of a batch [B, 1, H, W] (the paper doubles the set by flipping);
     with `vertical`, also an independent vertical flip of a random half (after orientation, which end of
-    a chromosome is up is not known)."""
+    a chromosome is up is not known). `share`: see _draw."""
     x = x.clone()
     if horizontal:
-        m = torch.rand(x.shape[0], generator=gen) < 0.5
+        m = _draw(x, gen, share) < 0.5
         x[m] = x[m].flip(-1)
     if vertical:
-        m = torch.rand(x.shape[0], generator=gen) < 0.5
+        m = _draw(x, gen, share) < 0.5
         x[m] = x[m].flip(-2)
     return x
 
 
-def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator) -> torch.Tensor:
-    """Small random rotations of a batch, by affine grids (bilinear, zero fill)."""
+def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator, share=None) -> torch.Tensor:
+    """Small random rotations of a batch, by affine grids (bilinear, zero fill). `share`: see _draw."""
     if max_deg <= 0:
         return x
-    a = (torch.rand(x.shape[0], generator=gen) * 2 - 1) * (max_deg * np.pi / 180)
+    a = (_draw(x, gen, share) * 2 - 1) * (max_deg * np.pi / 180)
     c, s = torch.cos(a), torch.sin(a)
     theta = torch.stack([torch.stack([c, -s, torch.zeros_like(c)], 1), torch.stack([s, c, torch.zeros_like(c)], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
