@@ -231,7 +231,7 @@ def _world_worker(rank: int, size: int, port: int, cfg, model_name: str, steps: 
         distributed.shutdown()
 
 
-def bench_train_world(cfg, model_name: str = "eresnet-u1c0", world_size: int = 2, steps: int = 4) -> dict:
+def bench_train_world(cfg, model_name: str = "eresnet-u1c0", world_size: int = 2, steps: int = 10) -> dict:
     """Training images/s of `world_size` data-parallel processes (gloo on CPUs, NCCL on GPUs; the CPU cores
     shared out between them) against one process, at the same global batch: the overhead of the
     distributed path as a ratio."""
