@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chromo.karyotype import assign_karyotype
-from chromo.matching import label_redistribution, lfv_distances, neg_log_softmax, predict_dcnn, predict_lfv
+from chromo.matching import label_redistribution, lfv_distances, neg_log_softmax, predict_dcnn
 
 
 @dataclass
@@ -49,7 +49,7 @@ def predict_cell(logits, features, lfvs: dict, beta: float = 40, extra_penalty: 
                          {}, {}, {}, {})
     for metric, (lfv, present) in lfvs.items():
         d = lfv_distances(features, lfv, present, metric=metric)      # [n, 24]
-        out.lfv[metric], out.min_distance[metric] = predict_lfv(d)
-        r = label_redistribution(d, beta)
+        r = label_redistribution(d, beta)                              # its first round is LFV
+        out.lfv[metric], out.min_distance[metric] = r["first"], r["min_distance"]
         out.lrd[metric], out.head[metric] = r["second"], r["head"]
     return out

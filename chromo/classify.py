@@ -452,3 +452,31 @@ def example_cell(cfg, cell: str | None, work: Path) -> tuple[Path, str, str]:
     extra = sorted((cells_dir / f"{donor}.tiff" / "clase21").iterdir())[0]
     shutil.copy(extra, folder / "clase21" / extra.name)
     return folder, cell, "constructed from test cells"
+
+
+def test_cells(cfg, dataset: str) -> list[tuple[str, Path]]:
+    """(cell, folder in the data directory) of every test cell of `dataset` that the command accepts
+    (MIN_OBJECTS..MAX_OBJECTS images), in the split's order."""
+    from chromo.data.loader import prepare
+
+    man = prepare(cfg, dataset, progress=False).manifest
+    test = man[man["split"] == "test"]
+    return [(cell, cfg.data_root().joinpath(*g["path"].iloc[0].split("/")[:3]))    # <dataset>/<folder>/<cell>
+            for cell, g in test.groupby("cell", sort=False) if MIN_OBJECTS <= len(g) <= MAX_OBJECTS]
+
+
+def classify_cells(clf: Classifier, cells: list[tuple[str, Path]]) -> pd.DataFrame:
+    """Classifier.classify on each (cell, folder), the model loaded once: one row per cell with its true and
+    reported formula, the share of its chromosomes right, its flags and the seconds it took."""
+    import time
+
+    from tqdm import tqdm
+
+    rows = []
+    for cell, folder in tqdm(cells, desc="classify", disable=None, mininterval=5):
+        t = time.perf_counter()
+        _, rep, _ = clf.classify(cell_files(folder)[0])
+        rows.append({"cell": cell, "chromosomes": rep["chromosomes"], "true_formula": rep.get("true_formula", ""),
+                     "formula": rep["formula"], "accuracy": rep.get("accuracy", np.nan),
+                     "flags": "; ".join(rep["flags"]), "seconds": time.perf_counter() - t})
+    return pd.DataFrame(rows)

@@ -38,6 +38,7 @@ class Config:
     flip: bool = True                    # the paper's horizontal flip
     vflip: bool = False                  # also vertical flips (which end is up stays ambiguous after orient)
     rotate_deg: float = 0.0              # optional small random rotation, degrees
+    optics: float = 0.0                  # fraction of training images given microscope optics (augment.optics_batch)
     tta: bool = False                    # average logits and features over the flips at inference
     # model and training
     backbone: str = "resnet50"           # EResNet backbone: the paper's resnet50; resnet18 for cpu budgets
@@ -135,7 +136,8 @@ class Config:
     def run_digest(self, dataset: str, model: str) -> str:
         """What identifies one training run: the settings that change it (not the other runs' epochs,
         not matching or output settings), so editing one run's budget does not invalidate the others."""
-        d = {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in NOT_TRAINING and not (k in ADDED_LATER and v == ADDED_LATER[k])}
         d.update(epochs=self.epochs_for(model, dataset), dataset=dataset, model=model)
         d["init_from"] = self.source_digest(dataset, model)      # a retrained source invalidates this run
         return _sha(d)
@@ -161,6 +163,11 @@ class Config:
 # settings that do not change a trained model
 NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty", "missing_penalty", "low_confidence",
                 "runs_dir", "results_dir", "cache_dir", "data_dir", "threads", "profile"}
+
+
+# training settings added after runs were trained, with the value that means "off": left out of run_digest
+# at that value, so the runs trained before the setting existed (which behave exactly so) stay valid
+ADDED_LATER = {"optics": 0.0}
 
 
 def _sha(d: dict) -> str:
@@ -303,6 +310,7 @@ def check_values(values: dict) -> None:
     _range("scale_quantile", g("scale_quantile"), 0 < g("scale_quantile") <= 1, "in (0, 1]")
     _range("bioimlab_test_cells", g("bioimlab_test_cells"), g("bioimlab_test_cells") >= 1, "at least 1")
     _range("rotate_deg", g("rotate_deg"), 0 <= g("rotate_deg") <= 180, "in [0, 180] degrees")
+    _range("optics", g("optics"), 0 <= g("optics") <= 1, "a fraction in [0, 1]")
     _range("backbone", g("backbone"), g("backbone") in BACKBONES, " or ".join(BACKBONES))
     _range("hidden", g("hidden"), g("hidden") >= 1, "at least 1")
     _range("dropout", g("dropout"), 0 <= g("dropout") < 1, "in [0, 1)")

@@ -193,6 +193,30 @@ def dcnn_and_assignment(logits, labels, cells, extra_penalty: float = 4.0, missi
             "assign": mean_cell_accuracy(assigned, labels, cells)}
 
 
+PENALTIES = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def penalty_sweep(run: Path, penalties=PENALTIES, split: str = "val") -> pd.DataFrame:
+    """The karyotype assignment's extra and missing penalties, every pair of `penalties`, scored on a split's
+    native queries (the validation split by default, where the penalties are chosen): mean per-cell accuracy
+    (eq. 9) and the share of cells whose whole formula is right. Columns extra_penalty, missing_penalty,
+    accuracy, formula_accuracy."""
+    run = Run(run)
+    f = run.features(split, NATIVE_QUERY[run.settings()[1]])
+    nll, rows = neg_log_softmax(f["logits"]), []
+    cells = list(_by_cell(f["cells"]))
+    for extra in penalties:
+        for missing in penalties:
+            acc, right = [], []
+            for _, idx in cells:
+                labels = np.asarray(assign_karyotype(nll[idx], extra, missing)["labels"])
+                acc.append(float((labels == f["labels"][idx]).mean()))
+                right.append(karyotype.formula(labels) == karyotype.formula(f["labels"][idx]))
+            rows.append({"extra_penalty": extra, "missing_penalty": missing, "accuracy": float(np.mean(acc)),
+                         "formula_accuracy": float(np.mean(right))})
+    return pd.DataFrame(rows)
+
+
 MI_ABLATION = {"none (KI)": (), "rotate": ("rotate",), "rotate + bend": ("rotate", "bend"),
                "rotate + bend + neighbour": ("rotate", "bend", "neighbour"),
                "rotate + bend + neighbour + optics (the MI queries)": ("rotate", "bend", "neighbour", "optics")}

@@ -23,20 +23,33 @@ PKI3_RUN = "runs/cpu/pki3/eresnet-u1c0"   # the cpu profile's pki3 run: the sour
 
 SCRATCH = {"init_from": None}
 NO_ORIENT = {"orient": False, "vflip": False, "tta": False}
+NO_OPTICS = {"optics": 0.0}
+# the pki3 run of the recipe before the optics augmentation: the source of the BioImLab runs without it
+PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-no-optics-augmentation/cpu/pki3/eresnet-u1c0"
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
     "pki3: cpu profile, no flip averaging": ("pki3", {}, "no-tta"),
-    "pki3: no vertical flips": ("pki3", {"vflip": False}, "run"),
+    "pki3: no optics augmentation": ("pki3", NO_OPTICS, "run"),
+    "pki3: no optics augmentation, no vertical flips": ("pki3", {**NO_OPTICS, "vflip": False}, "run"),
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
     "bioimlab: pki3 model unchanged": ("bioimlab", {}, "pki3-model"),
-    "bioimlab: scratch, no orientation": ("bioimlab", {**SCRATCH, **NO_ORIENT}, "run"),
-    "bioimlab: scratch, orientation": ("bioimlab", SCRATCH, "run"),
+    "bioimlab: scratch, no orientation, no optics augmentation": (
+        "bioimlab", {**SCRATCH, **NO_ORIENT, **NO_OPTICS}, "run"),
+    "bioimlab: scratch, orientation, no optics augmentation": ("bioimlab", {**SCRATCH, **NO_OPTICS}, "run"),
     "bioimlab: cpu profile (transfer from pki3)": ("bioimlab", {}, "run"),
     "bioimlab: cpu profile, no flip averaging": ("bioimlab", {}, "no-tta"),
+    "bioimlab: no optics augmentation in fine-tuning": (
+        "bioimlab", {**NO_OPTICS, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    "bioimlab: no optics augmentation (nor in its pki3 source)": (
+        "bioimlab", {**NO_OPTICS, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
     "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
     "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    "bioimlab: no optics augmentation, seed 1": (
+        "bioimlab", {**NO_OPTICS, "seed": 1, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
+    "bioimlab: no optics augmentation, seed 2": (
+        "bioimlab", {**NO_OPTICS, "seed": 2, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
 }
 
 
@@ -54,6 +67,16 @@ def variant_config(name: str):
     if changes:
         cfg.runs_dir = str(Path("runs") / "experiments" / _slug(name))
     return cfg
+
+
+def variant_run(name: str):
+    """The finished run of a variant (chromo.run.Run), or None where it has not been trained here."""
+    from chromo.run import Run
+
+    dataset = VARIANTS[name][0]
+    cfg = variant_config(name)
+    run = Run.of(cfg, dataset, MODEL)
+    return run if run.is_done(cfg, dataset, MODEL) else None
 
 
 def score(net, cfg, dataset: str, split: str = "val") -> dict:

@@ -39,11 +39,13 @@ def class_counts(manifest: pd.DataFrame):
     return fig
 
 
-def size_by_class(manifest: pd.DataFrame):
+def size_by_class(manifest: pd.DataFrame, length: np.ndarray, unit: str = "source px"):
+    """Box plot of chromosome length per class (`length` per manifest row, data.canvas.object_lengths)."""
     fig, ax = plt.subplots(figsize=(9, 3))
-    df = manifest.assign(cls=manifest["label"].map(class_name), size=np.maximum(manifest["height"], manifest["width"]))
-    sns.boxplot(data=df, x="cls", y="size", order=[class_name(k) for k in CLASSES], ax=ax, fliersize=1)
-    ax.set(xlabel="class", ylabel="max(height, width) px", title=f"{manifest['dataset'].iloc[0]}: size per class")
+    df = manifest.assign(cls=manifest["label"].map(class_name), length=np.asarray(length))
+    sns.boxplot(data=df, x="cls", y="length", order=[class_name(k) for k in CLASSES], ax=ax, fliersize=1)
+    ax.set(xlabel="class", ylabel=f"chromosome length ({unit})", ylim=(0, None),
+           title=f"{manifest['dataset'].iloc[0]}: chromosome length per class, measured on the chromosome")
     fig.tight_layout()
     return fig
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from chromo import config as config_mod
 from chromo import device, distributed
-from chromo.data.augment import flip_batch, rotate_batch
+from chromo.data.augment import flip_batch, optics_batch, rotate_batch
 from chromo.data.loader import Prepared, Split, batches, prepare, to_tensor
 from chromo.inference import autocast, predict
 from chromo.io import provenance
@@ -191,6 +191,7 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
         if cfg.flip or cfg.vflip:           # each image flipped and turned as in a one-process run
             x = flip_batch(x, gen, horizontal=cfg.flip, vertical=cfg.vflip, share=share)
         x = rotate_batch(x, cfg.rotate_deg, gen, share=share)
+        x = optics_batch(x, cfg.optics, gen, share=share)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x, y = x.to(dev), labels[idx].to(dev)

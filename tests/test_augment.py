@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from chromo import train as train_mod
-from chromo.data.augment import flip_batch, rotate_batch
+from chromo.data.augment import flip_batch, optics_batch, rotate_batch
 
 lr_at = getattr(train_mod, "lr_at", None) or getattr(train_mod, "_lr_at")
 
@@ -150,3 +150,50 @@ def test_rotation_turns_about_the_centre_by_at_most_max_deg_both_ways():
     assert np.abs(angles).max() > max_deg / 2                            # the full range is used
     again = rotate_batch(x, max_deg, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)                                       # seeded
+
+
+# --- microscope optics (optics_batch): blur, lower resolution, noise on the object only ------------------
+def _bar_batch(n: int = 8) -> torch.Tensor:
+    """n canvases 32 x 32, each a bright vertical bar (rows 6..25, columns 14..17) on zero."""
+    x = torch.zeros(n, 1, 32, 32)
+    x[:, :, 6:26, 14:18] = 0.8
+    return x
+
+
+def test_optics_off_returns_the_batch_itself():
+    x = _bar_batch()
+    assert optics_batch(x, 0.0, torch.Generator().manual_seed(0)) is x
+
+
+def test_optics_on_every_image_blurs_the_object_and_keeps_far_background_zero():
+    from chromo.data.augment import OPTICS_DOWN, OPTICS_NOISE  # noqa: F401 (the documented ranges exist)
+
+    x = _bar_batch()
+    y = optics_batch(x, 1.0, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and x.eq(_bar_batch()).all()        # the input is not changed in place
+    assert ((y * 255).round() == y * 255).all() and y.min() >= 0 and y.max() <= 1   # grey levels in [0, 1]
+    # blur spreads the bar's edge: the column next to it (13) is no longer zero on the middle row
+    assert (y[:, 0, 16, 13] > 0).all()
+    # blur sigma <= 1.2 (kernel radius 4), down-sampling and a 2 px dilation: nothing beyond 8 px of the bar
+    assert y[:, :, :, :6].abs().sum() == 0 and y[:, :, :, 26:].abs().sum() == 0
+    # the bar's mean brightness survives (blur and resampling keep mass; noise has mean ~0)
+    assert y[:, 0, 8:24, 12:20].sum(dim=(1, 2)).div(x[:, 0, 8:24, 12:20].sum(dim=(1, 2))).sub(1).abs().max() < 0.1
+
+
+def test_optics_fraction_and_reproducibility():
+    x = _bar_batch(400)
+    y = optics_batch(x, 0.5, torch.Generator().manual_seed(3))
+    changed = (y != x).flatten(1).any(1).float().mean().item()
+    assert 0.4 < changed < 0.6                                   # about half the images, the others untouched
+    assert torch.equal(y, optics_batch(x, 0.5, torch.Generator().manual_seed(3)))
+    assert not torch.equal(y, optics_batch(x, 0.5, torch.Generator().manual_seed(4)))
+
+
+def test_optics_share_of_a_global_batch_equals_the_one_process_result():
+    """chromo.distributed: each process augments its share exactly as one process augments the whole batch."""
+    x = _bar_batch(6) * torch.linspace(0.5, 1, 6).view(6, 1, 1, 1)
+    whole = optics_batch(x, 0.5, torch.Generator().manual_seed(1))
+    for rank in (0, 1):
+        pos = np.arange(6)[rank::2]
+        part = optics_batch(x[pos], 0.5, torch.Generator().manual_seed(1), share=(6, pos))
+        assert torch.equal(part, whole[pos])

@@ -139,6 +139,26 @@ def test_real_bioimlab_cell_folder(run, tmp_path):
     assert len(pd.read_csv(tmp_path / "o/assignments.csv")) == 46
 
 
+@needs_data
+@pytest.mark.parametrize("dataset", ["pki3", "bioimlab"])
+def test_every_test_cell_through_the_classifier(run, dataset):
+    """classify.test_cells finds each test cell's folder; classify_cells gives one row per cell whose true
+    formula is the one the labels of the split say (the model here is a tiny synthetic one: shapes only)."""
+    from chromo.classify import classify_cells, test_cells
+    from chromo.data.loader import prepare
+
+    cfg = config.load("smoke")
+    cells = test_cells(cfg, dataset)
+    man = prepare(cfg, dataset, progress=False).manifest
+    test = man[man["split"] == "test"]
+    assert [c for c, _ in cells] == [c for c, g in test.groupby("cell", sort=False) if 30 <= len(g) <= 60]
+    assert cells and all(f.is_dir() for _, f in cells)
+    t = classify_cells(Classifier(run), cells[:2])
+    assert list(t["cell"]) == [c for c, _ in cells[:2]] and (t["seconds"] > 0).all()
+    for cell, want in zip(t["cell"], t["true_formula"]):
+        assert want == karyotype.formula(test.loc[test["cell"] == cell, "label"])
+
+
 # --- bad input: clear message, non-zero exit, nothing half-written --------------------------------
 def _check_fails(r, out, text):
     assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, r.stderr

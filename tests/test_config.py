@@ -16,7 +16,7 @@ TRAINING = {
     "hidden": 64, "flip": False, "vflip": False, "orient": False, "tta": False, "label_smoothing": 0.0,
     "alpha": 0.25, "alpha_warmup_epochs": 0, "weight_decay": 1e-4, "momentum": 0.8, "center_lr": 0.3,
     "scale_mode": "per_image", "scale_quantile": 0.99, "max_cells": {"train": 8, "val": 6, "test": 6},
-    "split_fractions": [0.7, 0.2, 0.1], "bioimlab_test_cells": 40, "rotate_deg": 5.0, "dropout": 0.2,
+    "split_fractions": [0.7, 0.2, 0.1], "bioimlab_test_cells": 40, "rotate_deg": 5.0, "optics": 0.25, "dropout": 0.2,
     "patience": 3, "stem_maxpool": False, "bf16": False, "channels_last": False, "init_weights": "weights.pt",
 }
 # Settings of the matching and evaluation only (LFV scale, LRd head size, distance, assignment penalties,
@@ -99,3 +99,14 @@ def test_the_gpu_profile_is_the_papers_scale():
     table4 = {f"eresnet-{v}" for v in ("u0c0", "u1c0", "u1c1", "u2c0", "u2c1", "u3c0", "u3c1", "u3c2")}
     assert set(cfg.models["pki3"]) == table4 | {"alexnet", "vgg16", "resnet50"}
     assert cfg.backbone == "resnet50" and cfg.canvas >= 128
+
+
+def test_a_setting_added_later_at_its_off_value_keeps_the_digests_of_earlier_runs():
+    """config.ADDED_LATER: runs trained before `optics` existed behave as optics 0 and must stay valid."""
+    base = config.load("smoke", optics=0.0)
+    assert base.optics == config.ADDED_LATER["optics"] == 0.0
+    d = {k: v for k, v in base.to_dict().items() if k not in config.NOT_TRAINING and k != "optics"}
+    d.update(epochs=base.epochs_for(RUN[1], RUN[0]), dataset=RUN[0], model=RUN[1],
+             init_from=base.source_digest(*RUN))
+    assert base.run_digest(*RUN) == config._sha(d)               # the digest as before the key existed
+    assert _digest(optics=0.5) != base.run_digest(*RUN)

@@ -259,3 +259,14 @@ def test_missing_data_is_one_clear_error(tmp_path):
     r = _chromo("data", "summary", "--dataset", "pki3", "--config", "smoke",
                 env={**os.environ, "CHROMO_DATA": str(tmp_path / "absent")})
     assert r.returncode == 2 and "data directory not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_object_lengths_are_measured_on_the_chromosome_in_source_pixels():
+    from chromo.data.canvas import object_lengths
+
+    a = np.zeros((4, 10, 10), np.uint8)
+    a[0, 2:8, 4:6] = 100          # upright 6 x 2 object
+    a[1, 5, 1:10] = 50            # lying 1 x 9 object: its longer side counts
+    a[3, 0:3, 0:3] = 12           # at the threshold only: background (pale margin), no object
+    assert object_lengths(a, 0.5).tolist() == [12.0, 18.0, 0.0, 0.0]       # canvas px / global scale
+    assert object_lengths(a, None).tolist() == [6.0, 9.0, 0.0, 0.0]        # per-image scaling: canvas px

@@ -351,3 +351,31 @@ def test_beta_sweep_default_metric_is_cosine_not_euclid(fake_run):
     euc = beta_sweep(fake_run, betas=[41, 42], metric="euclid").set_index(["cell", "beta"])["accuracy"]
     assert euc[("P", 41)] == 1.0 and euc[("P", 42)] == pytest.approx(45 / 46)
     assert beta_sweep(fake_run, betas=[42]).set_index("cell").loc["P", "accuracy"] == 1.0
+
+
+def test_penalty_sweep_hand_computed(tmp_path):
+    """A normal 46,XY validation cell whose one chromosome 21 looks like a 22: logit 10 for 22, 7.5 for 21,
+    so -log p(21) - (-log p(22)) = 2.5. Keeping it a 21 costs 2.5 more than putting it in an extra 22 slot,
+    which costs extra_penalty + missing_penalty (the empty 21 slot): it stays right iff e + m > 2.5. Every
+    other chromosome has logit 20 on its class (moving one costs ~20). Grid (1, 2): only (1, 1) is wrong."""
+    from chromo.evaluate import penalty_sweep
+
+    labels = np.array([k for k in range(1, 23) for _ in (0, 1)] + [23, 24])
+    logits = np.zeros((46, 24), np.float32)
+    logits[np.arange(46), labels - 1] = 20.0
+    odd = np.flatnonzero(labels == 21)[0]
+    logits[odd] = 0.0
+    logits[odd, 21] = 10.0           # class 22 (0-based 21)
+    logits[odd, 20] = 7.5            # class 21
+    cfg = config.load("smoke", runs_dir=str(tmp_path / "runs"))
+    run = cfg.run_dir("pki3", "eresnet-u1c0")
+    run.mkdir(parents=True)
+    config.save(cfg, run / "config.yaml")
+    (run / "provenance.json").write_text(json.dumps({"dataset": "pki3", "model": "eresnet-u1c0"}))
+    np.savez(run / "features_val_ki.npz", features=np.zeros((46, 4), np.float32), logits=logits, labels=labels,
+             cells=np.array(["V"] * 46), paths=np.array([f"v/{i}.png" for i in range(46)]), index=np.arange(46))
+    s = penalty_sweep(run, penalties=(1.0, 2.0)).set_index(["extra_penalty", "missing_penalty"])
+    assert list(s.index) == [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]
+    assert s.loc[(1.0, 1.0), "accuracy"] == pytest.approx(45 / 46) and s.loc[(1.0, 1.0), "formula_accuracy"] == 0.0
+    for pair in [(1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]:
+        assert s.loc[pair, "accuracy"] == 1.0 and s.loc[pair, "formula_accuracy"] == 1.0

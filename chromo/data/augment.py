@@ -1,4 +1,5 @@
-"""Augmentation (the paper's horizontal flip, optional small rotations) and simulated microscope images.
+"""Augmentation (the paper's horizontal flip, optional small rotations, microscope optics) and simulated
+microscope images.
 
 Simulated MI. The paper queries with microscope-image (MI) chromosomes, cut one by one by hand from
 metaphase images: in any orientation, often bent, and with touching neighbours at most partly inside the
@@ -21,6 +22,7 @@ These are simulated images, not real microscope images, and are labelled so ever
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -61,6 +63,55 @@ def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator, share=No
     theta = torch.stack([torch.stack([c, -s, torch.zeros_like(c)], 1), torch.stack([s, c, torch.zeros_like(c)], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return torch.nn.functional.grid_sample(x, grid, align_corners=False)
+
+
+# optics_batch's ranges: wider than simulate_mi's (blur 0.4-1.0, down-sampling 0.55-0.85, noise sd 6), so
+# training covers the simulated MI's optics without being fitted to its exact ranges
+OPTICS_BLUR = (0.2, 1.2)        # Gaussian sigma, pixels
+OPTICS_DOWN = (0.5, 1.0)        # down-sampling factor (1: none)
+OPTICS_NOISE = (0.0, 8.0)       # noise sd, grey levels (of 255)
+
+
+def _gauss_kernel(sigma: float) -> torch.Tensor:
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    return k / k.sum()
+
+
+def optics_batch(x: torch.Tensor, p: float, gen: torch.Generator, share=None) -> torch.Tensor:
+    """Microscope optics on a random fraction `p` of a batch [B, 1, H, W] in [0, 1] (chromosome bright on
+    zero), as a training augmentation: for each chosen image, Gaussian blur (sigma ~ U(OPTICS_BLUR)),
+    bilinear down-sampling by ~ U(OPTICS_DOWN) and back, additive Gaussian noise (sd ~ U(OPTICS_NOISE) grey
+    levels) on the chromosome and 2 px around it (where the data layer's orientation keeps the pixels of a
+    query; the zero background stays zero), then rounding to grey levels. The same kind of degradation as
+    simulate_mi's "optics" factor, over wider ranges. All numbers are drawn for every image whatever `p`,
+    in a fixed order; `share`: see _draw."""
+    if p <= 0:
+        return x
+    u = [_draw(x, gen, share) for _ in range(4)]          # chosen?, blur, down-sampling, noise sd
+    if share is None:
+        noise = torch.randn(x.shape, generator=gen)
+    else:
+        n, positions = share
+        noise = torch.randn((n, *x.shape[1:]), generator=gen)[torch.as_tensor(positions)]
+    x = x.clone()
+    h, w = x.shape[-2:]
+    f = torch.nn.functional
+    for i in torch.nonzero(u[0] < p).flatten().tolist():
+        sigma = OPTICS_BLUR[0] + float(u[1][i]) * (OPTICS_BLUR[1] - OPTICS_BLUR[0])
+        down = OPTICS_DOWN[0] + float(u[2][i]) * (OPTICS_DOWN[1] - OPTICS_DOWN[0])
+        sd = OPTICS_NOISE[0] + float(u[3][i]) * (OPTICS_NOISE[1] - OPTICS_NOISE[0])
+        k = _gauss_kernel(sigma)
+        a = x[i:i + 1].float()                                                     # [1, 1, H, W]
+        a = f.conv2d(a, k.view(1, 1, 1, -1), padding=(0, len(k) // 2))
+        a = f.conv2d(a, k.view(1, 1, -1, 1), padding=(len(k) // 2, 0))
+        small = f.interpolate(a, size=(max(2, round(h * down)), max(2, round(w * down))), mode="bilinear",
+                              align_corners=False)
+        a = f.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+        near = f.max_pool2d((a > 0.5 / 255).float(), 5, stride=1, padding=2)     # the object dilated by 2 px
+        a = a + near * noise[i:i + 1] * (sd / 255)
+        x[i:i + 1] = (a.clamp(0, 1) * 255).round() / 255
+    return x
 
 
 FACTORS = ("rotate", "bend", "neighbour", "optics")

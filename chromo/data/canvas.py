@@ -76,6 +76,23 @@ def normalise(img: np.ndarray, dataset: str | None = None, orient: bool = False,
     return _orient(a)
 
 
+def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12) -> np.ndarray:
+    """Length of the chromosome on each canvas [N, C, C], in pixels of the source image: the longer side of
+    the box of pixels above `threshold`, divided by the dataset's global scale (after orientation the
+    chromosome is upright, so this is its length along the principal axis; per-image scaling has no common
+    scale, then canvas pixels are returned). Measured on the chromosome, not on the file, whose margins
+    differ between data sets (BioImLab's files are padded to 200 px)."""
+    on = np.asarray(images) > threshold                        # [N, C, C]
+    rows, cols = on.any(axis=2), on.any(axis=1)               # [N, C]
+
+    def extent(a):
+        first, last = a.argmax(axis=1), a.shape[1] - a[:, ::-1].argmax(axis=1)
+        return np.where(a.any(axis=1), last - first, 0)
+
+    length = np.maximum(extent(rows), extent(cols)).astype(np.float64)
+    return length / scale if scale else length
+
+
 def orient_canvas(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Orientation of canvas images that are already at the dataset's scale (the simulated MI queries):
     each chromosome found, turned upright and centred again at the same scale. Returns (images, angles)."""
