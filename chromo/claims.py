@@ -3,7 +3,9 @@ bootstrap 95% intervals over test cells, and a verdict.
 
 A verdict reads the interval of the difference "claimed better minus claimed worse": above zero, the claim
 holds here; below zero, it does not; across zero, we cannot tell with these cells. Where the comparison
-itself is not fair (baselines trained on a smaller budget), the verdict says so whatever the interval.
+itself is not fair (baselines trained on a smaller budget than the EResNet), the test-cell interval is shown
+but the verdict comes from the equal-budget comparison on the validation cells (equal_budget_table), and
+says so; without it, "cannot tell".
 """
 from __future__ import annotations
 
@@ -52,8 +54,41 @@ def best_beta_on_validation(run, betas=range(1, 46), metric: str = "cosine") -> 
     return int(best[np.argmin(np.abs(best - 40))])
 
 
-def claims_table(cfg, beta: int = 40) -> pd.DataFrame:
-    """Every claim of the paper we can test with this profile's runs, one row per (claim, data)."""
+def _train_min(run) -> float:
+    """Training minutes of a finished run (its epochs' wall time, validation included)."""
+    return Run(run).done()["train_s"] / 60 if Run(run).is_finished() else float("nan")
+
+
+def equal_budget_table(cfg, experiments: pd.DataFrame) -> pd.DataFrame:
+    """The pki3 baselines and the EResNet at one training budget, on the validation cells (KI queries):
+    the baselines are the profile's runs (their epochs set to about the same minutes each), the EResNet is
+    the experiment `chromo.experiments.EQUAL_BUDGET` (its row of `experiments`, the experiments table).
+    Columns model, epochs, train min, val KI DCNN, val KI assignment (mean per-cell accuracy, eq. 9)."""
+    from chromo.evaluate import dcnn_and_assignment
+    from chromo.experiments import EQUAL_BUDGET, MODEL
+
+    rows = []
+    e = experiments[experiments["variant"] == EQUAL_BUDGET] if len(experiments) else experiments
+    if len(e):
+        r = e.iloc[0]
+        rows.append({"model": MODEL, "epochs": r["epochs"], "train min": r["train_min"],
+                     "val KI DCNN": r["val_ki_dcnn"], "val KI assignment": r["val_ki_assign"],
+                     "run": f"experiment: {EQUAL_BUDGET}"})
+    for model in cfg.models.get("pki3", []):
+        run = Run(cfg.run_dir("pki3", model))
+        if model.startswith("eresnet") or not run.has_features("val", "ki"):
+            continue
+        f = run.features("val", "ki")
+        acc = dcnn_and_assignment(f["logits"], f["labels"], f["cells"], cfg.extra_penalty, cfg.missing_penalty)
+        rows.append({"model": model, "epochs": cfg.epochs_for(model, "pki3"), "train min": round(_train_min(run.path), 1),
+                     "val KI DCNN": acc["dcnn"], "val KI assignment": acc["assign"], "run": f"{cfg.profile}/pki3/{model}"})
+    return pd.DataFrame(rows, columns=["model", "epochs", "train min", "val KI DCNN", "val KI assignment", "run"])
+
+
+def claims_table(cfg, beta: int = 40, experiments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every claim of the paper we can test with this profile's runs, one row per (claim, data).
+    `experiments` (the experiments table, chromo.experiments.load) adds the equal-budget comparison of the
+    baselines (equal_budget_table)."""
     rows = []
     preds = {}
     for dataset, models in cfg.models.items():
@@ -91,18 +126,25 @@ def claims_table(cfg, beta: int = 40) -> pd.DataFrame:
     if "pki3" in preds:
         base_models = [model for model in cfg.models.get("pki3", []) if not model.startswith("eresnet")]
         e = _acc(preds["pki3"], "dcnn", "ki", None)
-        budget = {model: cfg.epochs_for(model, "pki3") for model in cfg.models.get("pki3", [])}
+        minutes = {model: _train_min(cfg.run_dir("pki3", model)) for model in cfg.models.get("pki3", [])}
+        fair = equal_budget_table(cfg, experiments) if experiments is not None else pd.DataFrame()
         for model in base_models:
             run = cfg.run_dir("pki3", model)
             if not Run(run).has_features("test", "ki"):
                 continue
             b = predictions(run, metrics=("cosine",), extra_penalty=cfg.extra_penalty,
                             missing_penalty=cfg.missing_penalty)
-            fair = budget[model] >= budget["eresnet-u1c0"]
+            note = f"{model} trained {minutes[model]:.1f} min, EResNet {minutes['eresnet-u1c0']:.1f} min"
+            forced = "cannot tell (unequal budgets)"
+            if len(fair) and {model, "eresnet-u1c0"} <= set(fair["model"]):
+                v = fair.set_index("model")["val KI DCNN"]
+                forced = ("holds" if v["eresnet-u1c0"] > v[model] else "does not hold") + \
+                    " (at an equal budget: validation cells, one seed, no interval)"
+                note += (f"; at an equal budget (chapter 07, validation): EResNet {v['eresnet-u1c0']:.3f}, "
+                         f"{model} {v[model]:.3f}")
             rows.append(_row("EResNet beats the baselines", "Table 1 (AlexNet, VGG16, ResNet-50)",
                              "pki3, karyogram cuts (KI), DCNN", "EResNet", model, _acc(b, "dcnn", "ki", None), e,
-                             note=f"{model} trained {budget[model]} epochs, EResNet {budget['eresnet-u1c0']}",
-                             forced=None if fair else "cannot tell (unequal budgets)"))
+                             note=note, forced=forced))
     if not any(model.startswith("eresnet-u") and model != "eresnet-u1c0" for ms in cfg.models.values() for model in ms):
         rows.append({"claim": "u1c0 is the best Extended Block variant", "paper's evidence": "Table 4",
                      "data": "-", "compared": "-", "verdict": "cannot tell (one variant in this profile)",

@@ -45,6 +45,7 @@ class Config:
     stem_maxpool: bool = True            # False keeps resolution on small canvases
     hidden: int = 1024                   # width of each Extended Block unit
     dropout: float = 0.5
+    adapt_baselines: bool = False        # AlexNet/VGG16 from scratch on a small canvas: BatchNorm, stride-2 stem
     models: dict = field(default_factory=lambda: {"pki3": ["eresnet-u1c0"], "bioimlab": ["eresnet-u1c0"]})
     epochs: dict = field(default_factory=lambda: {"default": 10})
     batch_size: int = 64
@@ -120,11 +121,13 @@ class Config:
     def cache(self) -> Path:
         return self._abs(self.cache_dir)
 
-    def epochs_for(self, model: str, dataset: str | None = None) -> int:
-        """Epochs for a run: keys '<dataset>/<model>', '<model>', '<dataset>', then 'default'."""
+    def epochs_for(self, model: str, dataset: str | None = None) -> int | float:
+        """Epochs for a run: keys '<dataset>/<model>', '<model>', '<dataset>', then 'default'. A fraction
+        (0.5) stops the last epoch part way; a whole number is returned as an int."""
         for key in (f"{dataset}/{model}", model, dataset, "default"):
             if key in self.epochs:
-                return int(self.epochs[key])
+                n = self.epochs[key]
+                return int(n) if float(n).is_integer() else float(n)
         return 10
 
     def to_dict(self) -> dict:
@@ -137,7 +140,8 @@ class Config:
         """What identifies one training run: the settings that change it (not the other runs' epochs,
         not matching or output settings), so editing one run's budget does not invalidate the others."""
         d = {k: v for k, v in self.to_dict().items()
-             if k not in NOT_TRAINING and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+             if k not in NOT_TRAINING and not (k in ADDED_LATER and v == ADDED_LATER[k])
+             and model in MODEL_ONLY.get(k, (model,))}
         d.update(epochs=self.epochs_for(model, dataset), dataset=dataset, model=model)
         d["init_from"] = self.source_digest(dataset, model)      # a retrained source invalidates this run
         return _sha(d)
@@ -167,7 +171,10 @@ NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty"
 
 # training settings added after runs were trained, with the value that means "off": left out of run_digest
 # at that value, so the runs trained before the setting existed (which behave exactly so) stay valid
-ADDED_LATER = {"optics": 0.0}
+ADDED_LATER = {"optics": 0.0, "adapt_baselines": False}
+
+# settings that change only some models: left out of the other models' run_digest
+MODEL_ONLY = {"adapt_baselines": ("alexnet", "vgg16")}
 
 
 def _sha(d: dict) -> str:
@@ -342,10 +349,11 @@ def check_values(values: dict) -> None:
            and fr[0] > 0 and fr[1] > 0 and abs(sum(fr) - 1) < 1e-6,
            "three fractions [train, val, test] in [0, 1] that sum to 1, train and val above 0")
     for key, n in g("epochs").items():
-        if not _is(n, "int"):
-            raise ConfigError(f"epochs for {key} must be an integer, not {n!r}")
-        if n < 1:
-            raise ConfigError(f"epochs for {key} must be at least 1, not {n!r}")
+        if not _is(n, "float"):
+            raise ConfigError(f"epochs for {key} must be a number (fractions allowed: 0.5 is half an epoch), "
+                              f"not {n!r}")
+        if not (n > 0 and finite(n)):
+            raise ConfigError(f"epochs for {key} must be above 0, not {n!r}")
     for key, n in (g("max_cells") or {}).items():
         if key not in SPLITS:
             raise ConfigError(f"max_cells: unknown split {key!r}; use train, val and test")

@@ -26,6 +26,15 @@ NO_ORIENT = {"orient": False, "vflip": False, "tta": False}
 NO_OPTICS = {"optics": 0.0}
 # the pki3 run of the recipe before the optics augmentation: the source of the BioImLab runs without it
 PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-no-optics-augmentation/cpu/pki3/eresnet-u1c0"
+# the baselines' budget in configs/cpu.yaml (about 4 training minutes each here) in EResNet epochs: the
+# EResNet trained on that budget is the fair partner of the baselines (chapter 07, the claims page)
+EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"
+# the same recipe on a half-again larger budget: is the pki3 EResNet limited by its training minutes?
+LONGER = "pki3: cpu profile, 12 epochs"
+# band resolution at about the profile's training minutes: without the stem's max-pool every stage sees
+# twice the resolution a side, at several times the cost per image
+NO_MAXPOOL = "pki3: no stem max-pool, 3 epochs"
+CURVES = (EQUAL_BUDGET, LONGER, NO_MAXPOOL)   # pki3 variants shown as accuracy against training minutes
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
@@ -34,6 +43,9 @@ VARIANTS = {
     "pki3: no optics augmentation, no vertical flips": ("pki3", {**NO_OPTICS, "vflip": False}, "run"),
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
+    EQUAL_BUDGET: ("pki3", {"epochs": {"default": 2.1}}, "run"),
+    LONGER: ("pki3", {"epochs": {"default": 12}}, "run"),
+    NO_MAXPOOL: ("pki3", {"stem_maxpool": False, "epochs": {"default": 3}}, "run"),
     "bioimlab: pki3 model unchanged": ("bioimlab", {}, "pki3-model"),
     "bioimlab: scratch, no orientation, no optics augmentation": (
         "bioimlab", {**SCRATCH, **NO_ORIENT, **NO_OPTICS}, "run"),
@@ -135,7 +147,7 @@ def run_variant(name: str) -> dict:
         cfg.tta = False
     done = run.done()
     row = {"variant": name, "dataset": dataset, "changes": json.dumps(changes) if changes else "",
-           "scored": how, "seed": cfg.seed, "epochs": done["epochs_run"],
+           "scored": how, "seed": cfg.seed, "epochs": cfg.epochs_for(MODEL, dataset),
            "train_min": round(done["train_s"] / 60, 1) if how == "run" else 0.0,
            "best_val_acc_during_training": done["best_val_acc"], **score(net, cfg, dataset)}
     print(f"{name}: {row} ({time.time() - t:.0f} s)", flush=True)

@@ -29,11 +29,13 @@ class ModelConfig:
     hidden: int = 1024           # width of an Extended Block unit
     dropout: float = 0.5
     n_classes: int = N_CLASSES
+    adapt: bool = False          # AlexNet/VGG16: BatchNorm after every convolution, AlexNet's stem at stride 2
 
     @classmethod
     def from_config(cls, cfg, name: str) -> "ModelConfig":
         return cls(name=name, canvas=cfg.canvas, backbone=cfg.backbone, stem_maxpool=cfg.stem_maxpool,
-                   hidden=cfg.hidden, dropout=cfg.dropout)
+                   hidden=cfg.hidden, dropout=cfg.dropout,
+                   adapt=bool(getattr(cfg, "adapt_baselines", False)) and name in ("alexnet", "vgg16"))
 
 
 def _resnet(arch: str, maxpool: bool) -> tuple[nn.Module, int]:
@@ -107,13 +109,21 @@ class ResNetBaseline(nn.Module):
 
 class ClassicBaseline(nn.Module):
     """AlexNet / VGG16 (torchvision layouts) for one channel; the adaptive pool shrinks with the canvas
-    (canvas // 32 cells a side) so the first Linear fits small inputs. Features = the penultimate FC output."""
+    (canvas // 32 cells a side) so the first Linear fits small inputs. Features = the penultimate FC output.
+
+    mc.adapt, for training from scratch on a small canvas: BatchNorm after every convolution (VGG16 is then
+    torchvision's vgg16_bn; without it neither network left chance level within a CPU budget) and AlexNet's
+    11x11 stem at stride 2 instead of 4 (a 64 px canvas leaves 29x29 cells after it, not 15x15)."""
 
     def __init__(self, mc: ModelConfig):
         super().__init__()
-        net = getattr(torchvision.models, mc.name)(weights=None)
+        net = getattr(torchvision.models, mc.name + ("_bn" if mc.adapt and mc.name == "vgg16" else ""))(weights=None)
         first = net.features[0]
-        net.features[0] = nn.Conv2d(1, first.out_channels, first.kernel_size, first.stride, first.padding)
+        stride = 2 if mc.adapt and mc.name == "alexnet" else first.stride
+        net.features[0] = nn.Conv2d(1, first.out_channels, first.kernel_size, stride, first.padding)
+        if mc.adapt and mc.name == "alexnet":
+            net.features = nn.Sequential(*[layer for m in net.features for layer in
+                                           ((m, nn.BatchNorm2d(m.out_channels)) if isinstance(m, nn.Conv2d) else (m,))])
         side = max(1, mc.canvas // 32)
         net.avgpool = nn.AdaptiveAvgPool2d(side)
         i_fc1 = 1 if mc.name == "alexnet" else 0

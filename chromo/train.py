@@ -60,8 +60,8 @@ def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int 
     if run.is_done(cfg, dataset, model):
         return run
     epochs = cfg.epochs_for(model, dataset)
-    if epochs < 1:
-        raise config_mod.ConfigError(f"epochs for {dataset}/{model} must be at least 1, not {epochs}")
+    if not epochs > 0:
+        raise config_mod.ConfigError(f"epochs for {dataset}/{model} must be above 0, not {epochs}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     src, src_run = cfg.source_run(dataset, model)
@@ -85,7 +85,7 @@ def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int 
 def _fit(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress, stop_after) -> Run:
     """Under the run's lock: set up (or resume), the remaining epochs, then done.json."""
     s = _setup(cfg, dataset, run, epochs, mc, net, center, src_run, progress)
-    for epoch in range(s.state["epoch"], epochs):
+    for epoch in range(s.state["epoch"], math.ceil(epochs)):   # a fraction: the last epoch stops part way
         if cfg.patience is not None and s.state["bad_epochs"] >= cfg.patience:
             break
         _end_of_epoch(s, epoch, *_epoch(s, epoch, progress))
@@ -102,7 +102,7 @@ class _Session:
     world: distributed.World
     name: str                  # "<dataset>/<model>", for messages
     digest: str                # Config.run_digest: the run's identity
-    epochs: int
+    epochs: int | float        # a fraction stops the last epoch at total_steps
     mc: ModelConfig
     net: torch.nn.Module       # the model, built from mc (wrapped in DistributedDataParallel in a world > 1)
     center: CenterLoss
@@ -147,8 +147,9 @@ def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
     steps = math.ceil(len(tr) / cfg.batch_size)
+    total = max(1, round(epochs * steps))
     s = _Session(cfg, run, world, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net, center,
-                 opt, data, tr, va, steps, epochs * steps, min(steps, 200))
+                 opt, data, tr, va, steps, total, min(steps, 200, total // 2))   # a short budget: half warm-up
     if run.last.exists():  # resume, on any number of processes (the state counts global batches)
         ck = load_checkpoint(run.last)
         if ck.get("config_digest") != s.digest:
@@ -180,9 +181,11 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
     labels = torch.as_tensor(s.train.labels - 1)                     # 0-based class indices
     s.net.train()
     t0, sums, n_seen, correct = time.time(), np.zeros(3), 0, 0
-    bar = tqdm(list(batches(len(s.train), cfg.batch_size, gen)), desc=f"{s.name} epoch {epoch + 1}/{s.epochs}",
+    bar = tqdm(list(batches(len(s.train), cfg.batch_size, gen)), desc=f"{s.name} epoch {epoch + 1}/{math.ceil(s.epochs)}",
                disable=None if (progress and w.main) else True, leave=False, mininterval=5)
     for idx in bar:
+        if s.state["step"] >= s.total_steps:   # the end of a fractional epoch budget
+            break
         if len(idx) < w.size:               # a last global batch too small to share out: skipped by all
             continue
         share = None if w.size == 1 else (len(idx), np.arange(len(idx))[w.rank::w.size])

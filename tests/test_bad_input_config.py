@@ -168,8 +168,10 @@ def test_data_dir_flag_beats_environment_with_a_note(tiny_pki3, tmp_path, monkey
 
 # --- 11: settings of the wrong type or outside their range, checked before anything runs ---------------------
 @pytest.mark.parametrize("text, words", [
-    ("epochs: {default: -3}\n", "epochs for default must be at least 1, not -3"),
-    ("epochs: {default: 2, synthetic/eresnet-u1c0: 0}\n", "epochs for synthetic/eresnet-u1c0 must be at least 1, not 0"),
+    ("epochs: {default: -3}\n", "epochs for default must be above 0, not -3"),
+    ("epochs: {default: 2, synthetic/eresnet-u1c0: 0}\n", "epochs for synthetic/eresnet-u1c0 must be above 0, not 0"),
+    ("epochs: {default: two}\n", "epochs for default must be a number (fractions allowed: 0.5 is half an epoch), not 'two'"),
+    ("epochs: {default: .inf}\n", "epochs for default must be above 0, not inf"),
     ("epochs: 0\n", "epochs must be a mapping such as {default: 8}, not 0"),
     ("patience: 0\n", "patience must be at least 1"),
     ("lr: fast\n", "lr must be a number, not 'fast'"),
@@ -202,7 +204,7 @@ def test_a_run_is_never_finished_without_best_pt(trained, tmp_path, capsys):
     assert not (run / "done.json").exists() and not (run / "best.pt").exists()
     # a Config edited in code is checked too
     cfg.epochs = {"default": 0}
-    with pytest.raises(config.ConfigError, match="epochs for default must be at least 1"):
+    with pytest.raises(config.ConfigError, match="epochs for default must be above 0"):
         train(cfg, "synthetic", MODEL, progress=False)
 
 

@@ -28,6 +28,8 @@ PLACES = {"runs_dir": "elsewhere/runs", "results_dir": "elsewhere/results", "cac
           "data_dir": "/some/other/data", "threads": 1, "profile": "renamed"}
 # Judged per run rather than as a whole (tests below): the model list, the epochs of other runs, init_from.
 PER_RUN = {"models", "epochs", "init_from"}
+# Settings of some models only (config.MODEL_ONLY): they change those models' runs, not the others'.
+BASELINE_ONLY = {"adapt_baselines": True}
 
 
 def _digest(**overrides):
@@ -37,7 +39,7 @@ def _digest(**overrides):
 def test_every_config_field_is_classified_here():
     """A new Config field must be placed in one of the groups above (and so tested)."""
     fields = {f.name for f in dataclasses.fields(config.Config)}
-    assert fields == set(TRAINING) | set(ANALYSIS) | set(PLACES) | PER_RUN
+    assert fields == set(TRAINING) | set(ANALYSIS) | set(PLACES) | PER_RUN | set(BASELINE_ONLY)
 
 
 def test_stable_across_loads_and_through_the_run_directorys_config_yaml(tmp_path):
@@ -102,11 +104,30 @@ def test_the_gpu_profile_is_the_papers_scale():
 
 
 def test_a_setting_added_later_at_its_off_value_keeps_the_digests_of_earlier_runs():
-    """config.ADDED_LATER: runs trained before `optics` existed behave as optics 0 and must stay valid."""
+    """config.ADDED_LATER: runs trained before `optics` (or `adapt_baselines`) existed behave as their off
+    value and must stay valid."""
     base = config.load("smoke", optics=0.0)
     assert base.optics == config.ADDED_LATER["optics"] == 0.0
-    d = {k: v for k, v in base.to_dict().items() if k not in config.NOT_TRAINING and k != "optics"}
+    d = {k: v for k, v in base.to_dict().items() if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines")}
     d.update(epochs=base.epochs_for(RUN[1], RUN[0]), dataset=RUN[0], model=RUN[1],
              init_from=base.source_digest(*RUN))
     assert base.run_digest(*RUN) == config._sha(d)               # the digest as before the key existed
     assert _digest(optics=0.5) != base.run_digest(*RUN)
+
+
+def test_a_baseline_setting_changes_only_the_baselines_runs():
+    """adapt_baselines rebuilds AlexNet and VGG16: their runs retrain, the EResNet and ResNet-50 runs stay."""
+    base, adapted = config.load("smoke"), config.load("smoke", **BASELINE_ONLY)
+    assert base.adapt_baselines is False and adapted.adapt_baselines is True
+    for model in ("alexnet", "vgg16"):
+        assert adapted.run_digest("pki3", model) != base.run_digest("pki3", model)
+    for model in ("eresnet-u1c0", "resnet50"):
+        assert adapted.run_digest("pki3", model) == base.run_digest("pki3", model)
+
+
+def test_fractional_epochs_stop_part_way_and_whole_numbers_keep_their_digest():
+    cfg = config.load("smoke", epochs={"default": 2.0, "alexnet": 0.5, "vgg16": 2.25})
+    assert cfg.epochs_for("eresnet-u1c0", "pki3") == 2 and isinstance(cfg.epochs_for("eresnet-u1c0", "pki3"), int)
+    assert cfg.epochs_for("alexnet", "pki3") == 0.5 and cfg.epochs_for("vgg16", "pki3") == 2.25
+    assert cfg.run_digest(*RUN) == _digest()              # 2.0 is the smoke profile's 2: the same run
+    assert _digest(epochs={"default": 2.5}) != _digest()

@@ -29,6 +29,24 @@ def test_baselines_share_the_interface(name):
     assert logits.shape == (2, 24) and feats.shape == (2, m.feature_dim)
 
 
+def test_adapted_baselines_have_batchnorm_and_alexnet_a_stride_2_stem():
+    import torch.nn as nn
+    from chromo import config
+    for name in ("alexnet", "vgg16"):
+        plain, adapted = (build_model(ModelConfig(name=name, canvas=64, adapt=a)) for a in (False, True))
+        convs = [m for m in adapted.features if isinstance(m, nn.Conv2d)]
+        bns = [m for m in adapted.features if isinstance(m, nn.BatchNorm2d)]
+        assert len(bns) == len(convs) and not any(isinstance(m, nn.BatchNorm2d) for m in plain.features)
+        assert adapted.features[0].stride == ((2, 2) if name == "alexnet" else (1, 1))
+        assert adapted.features[0].stride == plain.features[0].stride or name == "alexnet"
+        logits, feats = adapted.eval()(torch.zeros(2, 1, 64, 64))
+        assert logits.shape == (2, 24) and feats.shape == (2, adapted.feature_dim)
+    # the setting reaches only AlexNet and VGG16
+    cfg = config.load("smoke", adapt_baselines=True)
+    assert ModelConfig.from_config(cfg, "alexnet").adapt and not ModelConfig.from_config(cfg, "eresnet-u1c0").adapt
+    assert not ModelConfig.from_config(cfg, "resnet50").adapt
+
+
 def test_bad_models():
     with pytest.raises(ValueError, match="unknown model"):
         build_model(ModelConfig(name="resnet1000"))

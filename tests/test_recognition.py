@@ -105,15 +105,10 @@ needs_cpu_runs = pytest.mark.skipif(
 @pytest.mark.parametrize("dataset", ["pki3", "bioimlab"])
 def test_classify_gives_the_same_labels_on_a_rotated_cell(tmp_path, dataset):
 
-    from chromo.classify import Classifier, cell_files
-    from chromo.data.loader import prepare
+    from chromo.classify import Classifier, cell_files, test_cells
 
-    cfg = config.load("cpu")
-    test = prepare(cfg, dataset, progress=False).manifest
-    test = test[test["split"] == "test"]
-    cell = test.groupby("cell").size().pipe(lambda s: s[s == 46]).index[0]
-    rel = Path(test[test["cell"] == cell]["path"].iloc[0])   # <dataset>/<folder>/<cell folder>/...
-    folder = DATA / Path(*rel.parts[:3])
+    cfg = config.load("cpu", data_dir=str(DATA))
+    cell, folder = next((c, f) for c, f in test_cells(cfg, dataset) if len(cell_files(f)[0]) == 46)   # a whole cell
     files = cell_files(folder)[0]
     background = 255 if dataset == "pki3" else 0               # dark on white (G-band) / bright on black (Q-band)
     rotated_copy(folder, tmp_path / "rot", seed=1, background=background)

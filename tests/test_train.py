@@ -55,6 +55,21 @@ def test_same_seed_same_metrics_and_resume_after_interruption(tmp_path):
     assert ck["model_config"]["name"] == "eresnet-u1c0"
 
 
+def test_a_fractional_epoch_budget_stops_the_last_epoch_part_way(tmp_path):
+    """epochs 1.5: one whole epoch, then half of the second; the cosine schedule ends at that step."""
+    from chromo.data.loader import prepare
+    cfg = _cfg(tmp_path, "f", epochs={"default": 1.5}, alpha_warmup_epochs=0)
+    run = train(cfg, "synthetic", "eresnet-u1c0", progress=False)
+    n_train = len(prepare(cfg, "synthetic", progress=False).split("train"))
+    steps = -(-n_train // cfg.batch_size)
+    st = load_checkpoint(run.last)["state"]
+    assert st["step"] == round(1.5 * steps) and st["epoch"] == 2
+    log = pd.read_csv(run.path / "log.csv")
+    assert list(log["epoch"]) == [1, 2] and run.done()["epochs_run"] == 2
+    # warm-up takes at most half of a short budget, so the cosine decay runs to its end (lr near 0)
+    assert log["lr"].iloc[-1] < 0.1 * cfg.lr
+
+
 def test_corrupt_and_missing_checkpoints(tmp_path):
     p = tmp_path / "best.pt"
     p.write_bytes(b"garbage")
