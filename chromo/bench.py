@@ -74,6 +74,7 @@ def bench_train(cfg, model_name: str = "eresnet-u1c0", steps: int = 6, compiled:
     eagerly and once through torch.compile (default inductor backend), with the ratio and the compile time."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from chromo.data.canvas import canvas_hw
     from chromo.losses import CenterLoss, joint_loss
     from chromo.models import ModelConfig, build_model
 
@@ -84,7 +85,7 @@ def bench_train(cfg, model_name: str = "eresnet-u1c0", steps: int = 6, compiled:
         net = net.to(memory_format=torch.channels_last)
     center = CenterLoss(N_CLASSES, net.feature_dim).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(cfg.batch_size, 1, cfg.canvas, cfg.canvas, device=dev)
+    x = torch.rand(cfg.batch_size, 1, *canvas_hw(cfg.canvas), device=dev)
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 24, (cfg.batch_size,), device=dev)
@@ -207,6 +208,7 @@ def _world_worker(rank: int, size: int, port: int, cfg, model_name: str, steps: 
     import os
 
     from chromo import distributed
+    from chromo.data.canvas import canvas_hw
     from chromo.losses import CenterLoss, joint_loss
     from chromo.models import ModelConfig, build_model
 
@@ -222,7 +224,7 @@ def _world_worker(rank: int, size: int, port: int, cfg, model_name: str, steps: 
             net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[rank] if dev.type == "cuda" else None)
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         b = cfg.batch_size // size                                    # this process's share of the global batch
-        x = torch.rand(b, 1, cfg.canvas, cfg.canvas, device=dev)
+        x = torch.rand(b, 1, *canvas_hw(cfg.canvas), device=dev)
         y = torch.randint(0, N_CLASSES, (b,), device=dev)
 
         def step():

@@ -26,7 +26,7 @@ import pandas as pd
 from chromo import CELL_SIZE, CLASSES, X, Y, class_name, device, karyotype
 from chromo.cell import predict_cell
 from chromo.data import manifest
-from chromo.data.canvas import DARK_ON_LIGHT, MARGIN, normalise, place
+from chromo.data.canvas import DARK_ON_LIGHT, MARGIN, canvas_hw, normalise, place
 from chromo.data.loader import NATIVE_QUERY
 from chromo.data.manifest import DataError
 from chromo.inference import predict
@@ -179,7 +179,7 @@ class Classifier:
 
     def max_side(self) -> int:
         """Objects longer than this (px) are flagged: far larger than the run's canvas holds at its scale."""
-        return round(SHRINK_FLAG * (self.prep["canvas"] - 2 * MARGIN) / self.prep["scale"])
+        return round(SHRINK_FLAG * (max(canvas_hw(self.prep["canvas"])) - 2 * MARGIN) / self.prep["scale"])
 
     def classify(self, files: list[Path]) -> tuple[pd.DataFrame, dict, list[np.ndarray]]:
         files = sorted(Path(f) for f in files)  # one canonical order: the result cannot depend on listing order

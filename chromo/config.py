@@ -28,7 +28,7 @@ class Config:
     seed: int = 0
     # data
     data_dir: str | None = None          # CHROMO_DATA overrides; default ../shared/data
-    canvas: int = 64                     # square canvas side, pixels
+    canvas: int | tuple = 64             # square canvas side, or [height, width] (tall), pixels
     scale_mode: str = "global"           # "global" (one scale per dataset) or "per_image"
     scale_quantile: float = 0.995        # global scale fits this quantile of max(width, height)
     max_cells: dict | None = None        # {"train": n, "val": n, "test": n}: a subset for quick runs
@@ -248,7 +248,8 @@ def validate(cfg: Config) -> Config:
 
 # --- checking settings -----------------------------------------------------------------------------
 _EXAMPLES = {"epochs": "{default: 8}", "max_cells": "{train: 16, val: 6, test: 6}", "init_from": "{bioimlab: pki3}",
-             "models": "{pki3: [eresnet-u1c0]}", "split_fractions": "[0.8, 0.1, 0.1]"}
+             "models": "{pki3: [eresnet-u1c0]}", "split_fractions": "[0.8, 0.1, 0.1]",
+             "canvas": "[96, 48]"}
 _KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
           "dict": "a mapping", "tuple": "a list"}
 BACKBONES = ("resnet18", "resnet34", "resnet50")
@@ -310,8 +311,11 @@ def check_values(values: dict) -> None:
     for name in ("data_dir", "init_weights"):
         _range(name, g(name), g(name) is None or bool(g(name).strip()), "a path (or null)")
     _range("seed", g("seed"), g("seed") >= 0, "a whole number at least 0")
-    if g("canvas") < 16:
-        raise ConfigError(f"canvas {g('canvas')} px is too small (at least 16)")
+    c = g("canvas")
+    if isinstance(c, (list, tuple)) and (len(c) != 2 or not all(_is(n, "int") for n in c)):
+        raise ConfigError(f"canvas must be one side or [height, width] in whole pixels, not {c!r}")
+    if min(c if isinstance(c, (list, tuple)) else [c]) < 16:
+        raise ConfigError(f"canvas {c} px is too small (at least 16 a side)")
     if g("scale_mode") not in ("global", "per_image"):
         raise ConfigError(f"scale_mode must be 'global' or 'per_image', not {g('scale_mode')!r}")
     _range("scale_quantile", g("scale_quantile"), 0 < g("scale_quantile") <= 1, "in (0, 1]")

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyBboxPatch
 
+from chromo.data.canvas import canvas_hw, canvas_text
+
 BOX = dict(boxstyle="round,pad=0.02,rounding_size=0.02", linewidth=1.0)
 COLOURS = {"data": "#dbe9f6", "model": "#fde2c8", "match": "#d9f0d3", "out": "#eeeeee"}
 
@@ -20,13 +22,10 @@ def _box(ax, x, y, w, h, text, kind="model", size=8):
     return (x, y, w, h)
 
 
-def _arrow(ax, a, b, text="", side="right"):
-    """An arrow from box a to box b (each (x, y, w, h)): between facing edges, horizontal or vertical."""
-    (ax_, ay, aw, ah), (bx, by, bw, bh) = a, b
-    if side == "right":
-        start, end = (ax_ + aw, ay + ah / 2), (bx, by + bh / 2)
-    else:                                      # "down"
-        start, end = (ax_ + aw / 2, ay), (bx + bw / 2, by + bh)
+def _arrow(ax, a, b, text=""):
+    """An arrow from box a's right edge to box b's left edge (each box (x, y, w, h))."""
+    (ax_, ay, aw, ah), (bx, by, _, bh) = a, b
+    start, end = (ax_ + aw, ay + ah / 2), (bx, by + bh / 2)
     ax.annotate("", end, start, arrowprops=dict(arrowstyle="-|>", color="0.25", lw=1.0))
     if text:
         ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.012, text, ha="center", va="bottom",
@@ -41,13 +40,14 @@ def _canvas(figsize):
     return fig, ax
 
 
-def pipeline():
+def pipeline(canvas=64):
     """Fig. 2: from the images of one cell to its labels, with the three ways of labelling (DCNN, FVM,
     LFV + LRd) and this compendium's karyotype assignment."""
     fig, ax = _canvas((11, 4.2))
     w, h = 0.15, 0.16
     img = _box(ax, 0.01, 0.42, w, h, "one cell's\nchromosome images\n(KI or MI)", "data")
-    prep = _box(ax, 0.2, 0.42, w, h, "polarity, upright,\none scale per set,\n64 px canvas\n(chromo.data)", "data")
+    prep = _box(ax, 0.2, 0.42, w, h, f"polarity, upright,\none scale per set,\n{canvas_text(canvas)} canvas\n(chromo.data)",
+                "data")
     net = _box(ax, 0.39, 0.42, w, h, "EResNet\n(chromo.models)\nfeature vector\nand softmax", "model")
     dcnn = _box(ax, 0.6, 0.78, 0.17, 0.13, "DCNN: argmax of\nthe softmax", "match")
     fvm = _box(ax, 0.6, 0.6, 0.17, 0.13, "FVM: nearest gallery\nimage (eq. 6, 7)", "match")
@@ -71,12 +71,12 @@ def pipeline():
 
 
 def eresnet(backbone: str = "resnet50", feature_dim: int = 2048, hidden: int = 1024, units: int = 1,
-            canvas: int = 64):
+            canvas=64):
     """Fig. 3: EResNet u<units>c0: the backbone, the Extended Block (FC, ReLU, Dropout) x units, FC to 24
     classes and softmax; the feature vector (c0) at the block's input feeds the center loss and the matching."""
     fig, ax = _canvas((10, 2.8))
     y, h = 0.35, 0.32
-    x = _box(ax, 0.0, y, 0.1, h, f"image\n1 x {canvas} x {canvas}", "data")
+    x = _box(ax, 0.0, y, 0.1, h, "image\n1 x {} x {}".format(*canvas_hw(canvas)), "data")
     b = _box(ax, 0.13, y, 0.17, h, f"{backbone} backbone\n(stem, 4 stages,\nglobal average pool)", "model")
     _arrow(ax, x, b)
     prev, xpos = b, 0.34

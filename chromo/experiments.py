@@ -19,49 +19,67 @@ import pandas as pd
 from chromo import config as config_mod
 
 MODEL = "eresnet-u1c0"
-PKI3_RUN = "runs/cpu/pki3/eresnet-u1c0"   # the cpu profile's pki3 run: the source of every transfer below
+PKI3_RUN = "runs/cpu/pki3/eresnet-u1c0"   # the cpu profile's pki3 run: the source of the profile's transfers
 
+PROFILE, SQUARE_RECIPE = "cpu profile", "64 px canvas"   # the recipes with seed repeats (seed_recipe)
 SCRATCH = {"init_from": None}
 NO_ORIENT = {"orient": False, "vflip": False, "tta": False}
 NO_OPTICS = {"optics": 0.0}
-# the pki3 run of the recipe before the optics augmentation: the source of the BioImLab runs without it
-PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-no-optics-augmentation/cpu/pki3/eresnet-u1c0"
+# the recipe before the tall canvas (the cpu profile until 2026-11-29): a 64 px square, 8 epochs (BioImLab 20);
+# every variant named "64 px" keeps it, so its runs and numbers stay what they were
+SQUARE = {"canvas": 64, "epochs": {"default": 8, "bioimlab": 20}}
+# that recipe's pki3 run: the source of the 64 px BioImLab transfers
+PKI3_SQUARE_RUN = "runs/experiments/pki3-64-px-canvas-8-epochs/cpu/pki3/eresnet-u1c0"
+# the pki3 run of the 64 px recipe without the optics augmentation: the source of the BioImLab runs without it
+PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-64-px-canvas-no-optics-augmentation/cpu/pki3/eresnet-u1c0"
 # the baselines' budget in configs/cpu.yaml (about 4 training minutes each here) in EResNet epochs: the
 # EResNet trained on that budget is the fair partner of the baselines (chapter 07, the claims page)
 EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"
-# the same recipe on a half-again larger budget: is the pki3 EResNet limited by its training minutes?
-LONGER = "pki3: cpu profile, 12 epochs"
-# band resolution at about the profile's training minutes: without the stem's max-pool every stage sees
-# twice the resolution a side, at several times the cost per image
-NO_MAXPOOL = "pki3: no stem max-pool, 3 epochs"
-CURVES = (EQUAL_BUDGET, LONGER, NO_MAXPOOL)   # pki3 variants shown as accuracy against training minutes
+# the 64 px recipe against its training minutes and resolution: the measurements that led to the tall canvas
+SQUARE_RUN = "pki3: 64 px canvas, 8 epochs"
+SQUARE_SHORT = "pki3: 64 px canvas at the baselines' budget (2.1 epochs)"
+LONGER = "pki3: 64 px canvas, 12 epochs"
+# without the stem's max-pool every stage sees twice the resolution a side, at several times the cost per image
+NO_MAXPOOL = "pki3: 64 px canvas, no stem max-pool, 3 epochs"
+CURVES = (EQUAL_BUDGET, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)   # pki3 runs shown against training minutes
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
     "pki3: cpu profile, no flip averaging": ("pki3", {}, "no-tta"),
-    "pki3: no optics augmentation": ("pki3", NO_OPTICS, "run"),
-    "pki3: no optics augmentation, no vertical flips": ("pki3", {**NO_OPTICS, "vflip": False}, "run"),
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
     EQUAL_BUDGET: ("pki3", {"epochs": {"default": 2.1}}, "run"),
-    LONGER: ("pki3", {"epochs": {"default": 12}}, "run"),
-    NO_MAXPOOL: ("pki3", {"stem_maxpool": False, "epochs": {"default": 3}}, "run"),
+    SQUARE_RUN: ("pki3", SQUARE, "run"),
+    "pki3: 64 px canvas, seed 1": ("pki3", {**SQUARE, "seed": 1}, "run"),
+    "pki3: 64 px canvas, seed 2": ("pki3", {**SQUARE, "seed": 2}, "run"),
+    "pki3: 64 px canvas, no optics augmentation": ("pki3", {**SQUARE, **NO_OPTICS}, "run"),
+    "pki3: 64 px canvas, no optics augmentation, no vertical flips": (
+        "pki3", {**SQUARE, **NO_OPTICS, "vflip": False}, "run"),
+    SQUARE_SHORT: ("pki3", {**SQUARE, "epochs": {"default": 2.1}}, "run"),
+    LONGER: ("pki3", {**SQUARE, "epochs": {"default": 12}}, "run"),
+    NO_MAXPOOL: ("pki3", {**SQUARE, "stem_maxpool": False, "epochs": {"default": 3}}, "run"),
     "bioimlab: pki3 model unchanged": ("bioimlab", {}, "pki3-model"),
-    "bioimlab: scratch, no orientation, no optics augmentation": (
-        "bioimlab", {**SCRATCH, **NO_ORIENT, **NO_OPTICS}, "run"),
-    "bioimlab: scratch, orientation, no optics augmentation": ("bioimlab", {**SCRATCH, **NO_OPTICS}, "run"),
     "bioimlab: cpu profile (transfer from pki3)": ("bioimlab", {}, "run"),
     "bioimlab: cpu profile, no flip averaging": ("bioimlab", {}, "no-tta"),
-    "bioimlab: no optics augmentation in fine-tuning": (
-        "bioimlab", {**NO_OPTICS, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
-    "bioimlab: no optics augmentation (nor in its pki3 source)": (
-        "bioimlab", {**NO_OPTICS, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
+    # seeds of the fine-tuning, each from the profile's pki3 run (the name would mean that seed's pki3 run)
     "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
     "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
-    "bioimlab: no optics augmentation, seed 1": (
-        "bioimlab", {**NO_OPTICS, "seed": 1, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
-    "bioimlab: no optics augmentation, seed 2": (
-        "bioimlab", {**NO_OPTICS, "seed": 2, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
+    "bioimlab: 64 px canvas (transfer from pki3)": (
+        "bioimlab", {**SQUARE, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
+    "bioimlab: 64 px canvas, seed 1": ("bioimlab", {**SQUARE, "seed": 1, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
+    "bioimlab: 64 px canvas, seed 2": ("bioimlab", {**SQUARE, "seed": 2, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
+    "bioimlab: 64 px canvas, scratch, no orientation, no optics augmentation": (
+        "bioimlab", {**SQUARE, **SCRATCH, **NO_ORIENT, **NO_OPTICS}, "run"),
+    "bioimlab: 64 px canvas, scratch, orientation, no optics augmentation": (
+        "bioimlab", {**SQUARE, **SCRATCH, **NO_OPTICS}, "run"),
+    "bioimlab: 64 px canvas, no optics augmentation in fine-tuning": (
+        "bioimlab", {**SQUARE, **NO_OPTICS, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
+    "bioimlab: 64 px canvas, no optics augmentation (nor in its pki3 source)": (
+        "bioimlab", {**SQUARE, **NO_OPTICS, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
+    "bioimlab: 64 px canvas, no optics augmentation, seed 1": (
+        "bioimlab", {**SQUARE, **NO_OPTICS, "seed": 1, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
+    "bioimlab: 64 px canvas, no optics augmentation, seed 2": (
+        "bioimlab", {**SQUARE, **NO_OPTICS, "seed": 2, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
 }
 
 
@@ -115,18 +133,51 @@ def load(cfg) -> pd.DataFrame:
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["variant", "dataset"])
 
 
+def seed_recipe(name: str) -> str | None:
+    """The recipe a variant is, with another seed at most: PROFILE (the cpu profile's own settings) or
+    SQUARE_RECIPE (the 64 px recipe, its BioImLab runs from that recipe's pki3 run); None for any other
+    variant. The seed repeats of a recipe give its seed-to-seed spread."""
+    if name not in VARIANTS or VARIANTS[name][2] != "run":
+        return None
+    rest = {k: v for k, v in VARIANTS[name][1].items() if k != "seed"}
+    source = rest.pop("init_from", None)
+    if not rest and source in (None, {"bioimlab": PKI3_RUN}):
+        return PROFILE
+    if rest == SQUARE and source in (None, {"bioimlab": PKI3_SQUARE_RUN}):
+        return SQUARE_RECIPE
+    return None
+
+
 def seed_spread(exp: pd.DataFrame) -> pd.DataFrame:
-    """Seed-to-seed spread of the chosen setting (the cpu profile's runs with seeds 0, 1, 2 ...), on the
-    validation split of its native queries: one row per dataset, mean, standard deviation and count of
-    the DCNN and assignment accuracies (eq. 9)."""
-    runs = exp[exp["variant"].str.contains("cpu profile") & exp["scored"].eq("run")] if len(exp) else exp
+    """Seed-to-seed spread of each recipe (seed_recipe), on the validation split of its native queries: one
+    row per recipe, dataset and method (DCNN, assignment), with the count, mean and standard deviation of the
+    mean per-cell accuracies (eq. 9) over its seeds."""
+    named = exp.assign(recipe=exp["variant"].map(seed_recipe)).dropna(subset=["recipe"]) if len(exp) else exp
     rows = []
-    for d, g in runs.groupby("dataset"):
+    for (r, d), g in (named.groupby(["recipe", "dataset"]) if len(named) else []):
         native = "ki" if d == "pki3" else "mi"
         for method in ("dcnn", "assign"):
             v = g[f"val_{native}_{method}"]
-            rows.append({"dataset": d, "method": method, "seeds": len(v), "mean": v.mean(), "sd": v.std()})
-    return pd.DataFrame(rows, columns=["dataset", "method", "seeds", "mean", "sd"])
+            rows.append({"recipe": r, "dataset": d, "method": method, "seeds": len(v), "mean": v.mean(), "sd": v.std()})
+    return pd.DataFrame(rows, columns=["recipe", "dataset", "method", "seeds", "mean", "sd"])
+
+
+def yardstick(exp: pd.DataFrame) -> pd.DataFrame:
+    """The seed-to-seed spread that bounds the profile's numbers, per (dataset, method): the profile's own
+    where it has at least two seeds, else the 64 px recipe's (named in the `recipe` column), else none."""
+    spread = seed_spread(exp)
+    spread = spread[spread["seeds"] > 1]
+    order = {PROFILE: 0, SQUARE_RECIPE: 1}
+    best = spread.sort_values("recipe", key=lambda r: r.map(order)).groupby(["dataset", "method"]).head(1)
+    return best.set_index(["dataset", "method"])
+
+
+def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
+    """'0.0022 (3 seeds)' from a yardstick() table, naming the recipe when it is not the profile's; '—' if none."""
+    if (dataset, method) not in sd.index:
+        return "—"
+    r = sd.loc[(dataset, method)]
+    return f"{r['sd']:.4f} ({r['seeds']} seeds{'' if r['recipe'] == PROFILE else ', ' + r['recipe'] + ' recipe'})"
 
 
 def run_variant(name: str) -> dict:

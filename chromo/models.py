@@ -1,5 +1,5 @@
 """EResNet (the paper's Extended ResNet) and the baselines AlexNet, VGG16, ResNet-50, all with one
-interface: ``logits, features = model(x)`` for x of shape [B, 1, canvas, canvas].
+interface: ``logits, features = model(x)`` for x of shape [B, 1, H, W] (the canvas, square or tall).
 
 EResNet (section II-A, Table 4): a ResNet backbone, then the Extended Block of X units
 (Linear -> ReLU -> Dropout), then Linear to 24 classes (softmax in the loss). Variant uXcY takes the
@@ -15,6 +15,7 @@ import torch.nn as nn
 import torchvision
 
 from chromo import N_CLASSES
+from chromo.data.canvas import canvas_hw
 
 BASELINES = ("alexnet", "vgg16", "resnet50")
 VARIANT = re.compile(r"^eresnet-u(\d)c(\d)$")
@@ -23,7 +24,7 @@ VARIANT = re.compile(r"^eresnet-u(\d)c(\d)$")
 @dataclass
 class ModelConfig:
     name: str = "eresnet-u1c0"   # eresnet-uXcY, alexnet, vgg16, resnet50
-    canvas: int = 64
+    canvas: int | tuple = 64     # a side (square) or (height, width)
     backbone: str = "resnet50"   # EResNet backbone (resnet18/34/50)
     stem_maxpool: bool = True
     hidden: int = 1024           # width of an Extended Block unit
@@ -36,6 +37,11 @@ class ModelConfig:
         return cls(name=name, canvas=cfg.canvas, backbone=cfg.backbone, stem_maxpool=cfg.stem_maxpool,
                    hidden=cfg.hidden, dropout=cfg.dropout,
                    adapt=bool(getattr(cfg, "adapt_baselines", False)) and name in ("alexnet", "vgg16"))
+
+
+def backbone_dim(arch: str) -> int:
+    """Size of a ResNet backbone's pooled output (the c0 feature vector): 512 for resnet18/34, 2048 for resnet50."""
+    return {"resnet18": 512, "resnet34": 512, "resnet50": 2048}[arch]
 
 
 def _resnet(arch: str, maxpool: bool) -> tuple[nn.Module, int]:
@@ -109,7 +115,7 @@ class ResNetBaseline(nn.Module):
 
 class ClassicBaseline(nn.Module):
     """AlexNet / VGG16 (torchvision layouts) for one channel; the adaptive pool shrinks with the canvas
-    (canvas // 32 cells a side) so the first Linear fits small inputs. Features = the penultimate FC output.
+    (height // 32 x width // 32 cells, at least 1) so the first Linear fits small inputs. Features = the penultimate FC output.
 
     mc.adapt, for training from scratch on a small canvas: BatchNorm after every convolution (VGG16 is then
     torchvision's vgg16_bn; without it neither network left chance level within a CPU budget) and AlexNet's
@@ -124,11 +130,11 @@ class ClassicBaseline(nn.Module):
         if mc.adapt and mc.name == "alexnet":
             net.features = nn.Sequential(*[layer for m in net.features for layer in
                                            ((m, nn.BatchNorm2d(m.out_channels)) if isinstance(m, nn.Conv2d) else (m,))])
-        side = max(1, mc.canvas // 32)
-        net.avgpool = nn.AdaptiveAvgPool2d(side)
+        cells = tuple(max(1, n // 32) for n in canvas_hw(mc.canvas))     # (rows, columns) of the pool
+        net.avgpool = nn.AdaptiveAvgPool2d(cells)
         i_fc1 = 1 if mc.name == "alexnet" else 0
         c_out = [m for m in net.features if isinstance(m, nn.Conv2d)][-1].out_channels
-        net.classifier[i_fc1] = nn.Linear(c_out * side * side, net.classifier[i_fc1].out_features)
+        net.classifier[i_fc1] = nn.Linear(c_out * cells[0] * cells[1], net.classifier[i_fc1].out_features)
         for i, layer in enumerate(net.classifier):   # torchvision's dropout (0.5) at the profile's rate
             if isinstance(layer, nn.Dropout):
                 net.classifier[i] = nn.Dropout(mc.dropout)
@@ -159,7 +165,7 @@ def build_model(mc: ModelConfig) -> nn.Module:
                          f"{', '.join(BASELINES)}")
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(1, 1, mc.canvas, mc.canvas))
+            model.eval()(torch.zeros(1, 1, *canvas_hw(mc.canvas)))
     except RuntimeError as e:
         raise ValueError(f"canvas {mc.canvas} px is too small for {mc.name} ({str(e).splitlines()[0]}); "
                          "use a larger canvas (AlexNet needs at least 64)") from e

@@ -2,9 +2,11 @@
 
 Recorded here: the abstract's figure and the Fig. 9 / Table 1-2 values of the proposed method as a reader
 transcribed them from the paper's text; the other cells of the paper's tables (the baselines of Table 1,
-Table 4's variants, Figs 10 and 12) are not yet transcribed and are shown as "see paper" in the book,
+Table 4's variants, Figs 10 and 12) are not yet transcribed and are shown as "—" in the book,
 never filled in by guess. The paper's LFV column includes LRd: its "LFV" is our "lfv+lrd".
 """
+from chromo.models import BASELINES
+
 PAPER = {
     "citation": "C. Wang, L. Yu, X. Zhu, J. Su, F. Ma, Extended ResNet and Label Feature Vector Based "
                 "Chromosome Classification, IEEE Access 8 (2020) 201098-201108",
@@ -40,11 +42,25 @@ SIDE_BY_SIDE = [
     ("Table 1", "ResNet-50 DCNN", "resnet50", "dcnn", "ki"), ("beyond", "assignment", "eresnet-u1c0", "assign", "ki")]
 
 
-def side_by_side(records, profile: str):
+#: the models of the paper's Table 1
+TABLE1_MODELS = (*BASELINES, "eresnet-u1c0")
+
+
+def untrained(models: dict) -> list[tuple[str, str]]:
+    """(dataset, model) for each model of the paper's Table 1 that a profile (`models`: dataset -> the models
+    it trains) leaves out on a data set where it trains baselines: shown as "not trained", never dropped."""
+    return [(d, m) for d, ms in models.items() if any(b in ms for b in BASELINES)
+            for m in TABLE1_MODELS if m not in ms]
+
+
+def side_by_side(records, profile: str, models: dict | None = None):
     """The paper's number beside ours for every item of SIDE_BY_SIDE that a run of `records` (metrics.json
-    records as a DataFrame) covers, on each data set; FVM and LFV with the cosine base."""
+    records as a DataFrame) covers, on each data set; FVM and LFV with the cosine base. With `models` (the
+    profile's dataset -> models), an item whose model the profile does not train (untrained()) gets a row
+    with "not trained" as ours."""
     import pandas as pd
 
+    missing = set(untrained(models or {}))
     rows = []
     for where, what, model, method, query in SIDE_BY_SIDE:
         for dataset in ("pki3", "bioimlab"):
@@ -52,12 +68,13 @@ def side_by_side(records, profile: str):
                 continue
             r = records[(records["dataset"] == dataset) & (records["model"] == model) & (records["method"] == method)
                         & (records["query"] == query) & (records["distance"].isin(["cosine"]) | records["distance"].isna())]
-            if r.empty:
+            if r.empty and (dataset, model) not in missing:
                 continue
             pv = paper_value(model, method, query)
             rows.append({"paper item": where, "result": what, "query": query.upper(), "dataset": dataset,
                          "method": method, "model": model, "paper": "—" if pv is None else f"{pv:.4f}",
-                         "ours": round(float(r["accuracy_mean_cell"].iloc[0]), 4),
-                         "our run": f"{profile}/{dataset}/{model}",
+                         "ours": "not trained" if r.empty else round(float(r["accuracy_mean_cell"].iloc[0]), 4),
+                         "our run": (f"{profile}/{dataset}/{model}" if len(r) else
+                                     f"none: the {profile} profile does not train {model} (deviations table)"),
                          "paper source": PAPER["results"].get((model, method, query), (None, ""))[1]})
     return pd.DataFrame(rows)

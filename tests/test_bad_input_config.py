@@ -175,7 +175,7 @@ def test_data_dir_flag_beats_environment_with_a_note(tiny_pki3, tmp_path, monkey
     ("epochs: 0\n", "epochs must be a mapping such as {default: 8}, not 0"),
     ("patience: 0\n", "patience must be at least 1"),
     ("lr: fast\n", "lr must be a number, not 'fast'"),
-    ("canvas: '64'\n", "canvas must be an integer, not '64'"),
+    ("canvas: '64'\n", "canvas must be an integer or a list such as [96, 48], not '64'"),
     ("flip: 'off'\n", "flip must be true or false, not 'off'"),
     ("batch_size: 0\n", "batch_size must be at least 1, not 0"),
     ("dropout: 1.5\n", "dropout must be in [0, 1), not 1.5"),

@@ -35,22 +35,60 @@ def test_variants_named_without_optics_switch_it_off_and_the_others_keep_the_pro
         assert experiments.variant_config(name).optics == (0.0 if "no optics" in name else cpu.optics), name
 
 
-def test_seed_spread_uses_the_cpu_profile_rows_only():
+def _row(variant, dcnn, assign, scored="run"):
+    return {"variant": variant, "dataset": "pki3", "scored": scored, "val_ki_dcnn": dcnn, "val_ki_assign": assign}
+
+
+def test_seed_spread_groups_the_seed_repeats_of_each_recipe_only():
     exp = pd.DataFrame([
-        {"variant": "pki3: cpu profile", "dataset": "pki3", "scored": "run", "val_ki_dcnn": 0.90, "val_ki_assign": 0.95},
-        {"variant": "pki3: cpu profile, seed 1", "dataset": "pki3", "scored": "run", "val_ki_dcnn": 0.92,
-         "val_ki_assign": 0.97},
-        {"variant": "pki3: cpu profile, no flip averaging", "dataset": "pki3", "scored": "no-tta",
-         "val_ki_dcnn": 0.50, "val_ki_assign": 0.50},
-        {"variant": "pki3: no optics augmentation", "dataset": "pki3", "scored": "run", "val_ki_dcnn": 0.10,
-         "val_ki_assign": 0.10},
+        _row("pki3: cpu profile", 0.94, 0.97),
+        _row("pki3: 64 px canvas, 8 epochs", 0.90, 0.95),
+        _row("pki3: 64 px canvas, seed 1", 0.92, 0.97),
+        _row("pki3: cpu profile, no flip averaging", 0.50, 0.50, scored="no-tta"),
+        _row("pki3: 64 px canvas, no optics augmentation", 0.10, 0.10),
+        # other budgets or canvases of a recipe are not seed repeats, though their names say "cpu profile"
+        _row(experiments.EQUAL_BUDGET, 0.70, 0.80),
+        _row(experiments.LONGER, 0.99, 0.99),
     ])
-    s = experiments.seed_spread(exp).set_index(["dataset", "method"])
+    s = experiments.seed_spread(exp).set_index(["recipe", "dataset", "method"])
+    square = ("64 px canvas", "pki3", "dcnn")
     # two seeds, 0.90 and 0.92: mean 0.91, sample sd = |0.92 - 0.90| / sqrt(2) = 0.0141421
-    assert s.loc[("pki3", "dcnn"), "seeds"] == 2
-    assert s.loc[("pki3", "dcnn"), "mean"] == pytest.approx(0.91)
-    assert s.loc[("pki3", "dcnn"), "sd"] == pytest.approx(0.02 / math.sqrt(2))
-    assert s.loc[("pki3", "assign"), "mean"] == pytest.approx(0.96)
+    assert s.loc[square, "seeds"] == 2
+    assert s.loc[square, "mean"] == pytest.approx(0.91)
+    assert s.loc[square, "sd"] == pytest.approx(0.02 / math.sqrt(2))
+    assert s.loc[("64 px canvas", "pki3", "assign"), "mean"] == pytest.approx(0.96)
+    assert s.loc[("cpu profile", "pki3", "dcnn"), "seeds"] == 1
+    # the profile has one seed: the 64 px recipe's spread stands in, and says so
+    y = experiments.yardstick(exp)
+    assert y.loc[("pki3", "dcnn"), "recipe"] == "64 px canvas"
+    assert experiments.spread_text(y, "pki3", "dcnn") == "0.0141 (2 seeds, 64 px canvas recipe)"
+    assert experiments.spread_text(y, "bioimlab", "dcnn") == "—"
+    # with two seeds of its own, the profile's spread is used: 0.94 and 0.96, sd 0.0141421
+    own = pd.concat([exp, pd.DataFrame([_row("pki3: cpu profile, seed 1", 0.96, 0.97)])], ignore_index=True)
+    y = experiments.yardstick(own)
+    assert y.loc[("pki3", "dcnn"), "recipe"] == "cpu profile"
+    assert experiments.spread_text(y, "pki3", "dcnn") == "0.0141 (2 seeds)"
+
+
+def test_seed_recipes_are_the_profile_and_the_64_px_square_with_their_own_transfer_sources():
+    recipe = experiments.seed_recipe
+    assert recipe("pki3: cpu profile") == recipe("pki3: cpu profile, seed 2") == "cpu profile"
+    assert recipe("bioimlab: cpu profile, seed 1") == "cpu profile"        # from the profile's pki3 run
+    assert recipe("bioimlab: 64 px canvas, seed 1") == recipe("pki3: 64 px canvas, 8 epochs") == "64 px canvas"
+    for other in ("pki3: cpu profile, no flip averaging", experiments.EQUAL_BUDGET, experiments.LONGER,
+                  "bioimlab: 64 px canvas, no optics augmentation, seed 1", "no such variant"):
+        assert recipe(other) is None, other
+
+
+def test_the_64_px_variants_keep_the_64_px_square_and_its_epochs():
+    for name, (dataset, changes, _) in experiments.VARIANTS.items():
+        cfg = experiments.variant_config(name)
+        if "64 px" in name:
+            assert cfg.canvas == 64, name
+        else:
+            assert cfg.canvas == config.load("cpu").canvas, name
+    assert experiments.variant_config("pki3: 64 px canvas, 8 epochs").epochs_for("eresnet-u1c0", "pki3") == 8
+    assert experiments.variant_config("bioimlab: 64 px canvas, seed 1").epochs_for("eresnet-u1c0", "bioimlab") == 20
 
 
 def test_variant_run_is_none_where_the_variant_was_not_trained(tmp_path, monkeypatch):
@@ -62,4 +100,4 @@ def test_variant_run_is_none_where_the_variant_was_not_trained(tmp_path, monkeyp
         return cfg
 
     monkeypatch.setattr(experiments, "variant_config", elsewhere)
-    assert experiments.variant_run("pki3: no optics augmentation") is None
+    assert experiments.variant_run("pki3: 64 px canvas, no optics augmentation") is None

@@ -65,8 +65,9 @@ def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator, share=No
     return torch.nn.functional.grid_sample(x, grid, align_corners=False)
 
 
-# optics_batch's ranges: wider than simulate_mi's (blur 0.4-1.0, down-sampling 0.55-0.85, noise sd 6), so
-# training covers the simulated MI's optics without being fitted to its exact ranges
+# optics_batch's ranges: wider than simulate_mi's on a 64 px square (blur 0.4-1.0, down-sampling 0.55-0.85,
+# noise sd 6), so training covers the simulated MI's optics without being fitted to its exact ranges. The blur
+# is in canvas pixels: on the tall 96 x 48 canvas the simulation's blur scales to 0.6-1.5 px, partly beyond it
 OPTICS_BLUR = (0.2, 1.2)        # Gaussian sigma, pixels
 OPTICS_DOWN = (0.5, 1.0)        # down-sampling factor (1: none)
 OPTICS_NOISE = (0.0, 8.0)       # noise sd, grey levels (of 255)
@@ -129,7 +130,7 @@ def _draws(seed: int, index: int) -> dict:
         "nb_depth": rng.uniform(0.08, 0.20),  # neighbour: band depth, fraction of the canvas
         "nb_pos": rng.uniform(0.15, 0.85),   # neighbour: where along the side its end enters
         "nb_gain": rng.uniform(0.6, 1.0),    # neighbour: brightness factor
-        "blur": rng.uniform(0.4, 1.0),       # optics: Gaussian sigma, pixels
+        "blur": rng.uniform(0.4, 1.0),       # optics: Gaussian sigma, pixels of a 64 px canvas
         "down": rng.uniform(0.55, 0.85),     # optics: down-sampling factor
         "noise_seed": int(rng.integers(2**63)),  # optics: seed of the N(0, 6^2) noise field
     }
@@ -200,8 +201,9 @@ def simulate_mi(img: np.ndarray, neighbour: np.ndarray, seed: int, index: int,
        U(0.6, 1.0), combined with the image by pixelwise maximum. So at most half of the neighbour
        enters and it changes at most 20 % of the canvas, all within d of one side, never the centre;
        it may touch or overlap the query's ends.
-    4. "optics": Gaussian blur, sigma ~ U(0.4, 1.0) px; bilinear down-sampling by ~ U(0.55, 0.85) and
-       back to h x w; additive Gaussian noise, sd 6 grey levels.
+    4. "optics": Gaussian blur, sigma ~ U(0.4, 1.0) px times max(h, w) / 64 (the same blur relative to the
+       chromosome on any canvas: a 64 px square keeps U(0.4, 1.0) px); bilinear down-sampling by
+       ~ U(0.55, 0.85) and back to h x w; additive Gaussian noise, sd 6 grey levels.
 
     Then rounded and clipped to uint8. `factors=()` returns a copy of `img`; unknown factor names raise
     ValueError.
@@ -226,7 +228,7 @@ def simulate_mi(img: np.ndarray, neighbour: np.ndarray, seed: int, index: int,
     if "neighbour" in on:
         a = np.maximum(a, _neighbour_layer(np.asarray(neighbour), (h, w), p))
     if "optics" in on:
-        a = ndimage.gaussian_filter(a, p["blur"])
+        a = ndimage.gaussian_filter(a, p["blur"] * max(h, w) / 64)
         small = ndimage.zoom(a, p["down"], order=1)
         a = ndimage.zoom(small, (h / small.shape[0], w / small.shape[1]), order=1)[:h, :w]
         a = a + 6.0 * np.random.default_rng(p["noise_seed"]).standard_normal(a.shape, np.float32)

@@ -1,4 +1,4 @@
-"""Preprocessing onto a square canvas, and the packed uint8 cache.
+"""Preprocessing onto a canvas (square, or tall: [height, width]), and the packed uint8 cache.
 
 Polarity is normalised (chromosome bright on a zero background, for G- and Q-band alike); each image is
 placed on a canvas at ONE global scale per dataset, so relative size survives (chromosome 1 is about
@@ -39,25 +39,47 @@ def crop(img: np.ndarray, threshold: int = 12) -> np.ndarray:
     return img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
 
-def global_scale(sizes: np.ndarray, canvas: int, quantile: float = 0.995) -> float:
-    """One scale per dataset (eq.-free, ours): the `quantile` of the objects' max(height, width) fills the
-    canvas less a margin; the few larger ones are shrunk to fit and reported."""
-    big = float(np.quantile(np.asarray(sizes).max(axis=1), quantile))
-    return (canvas - 2 * MARGIN) / big
+def canvas_hw(canvas) -> tuple[int, int]:
+    """(height, width) of a canvas given as one side (a square) or as [height, width] (a tall canvas: with
+    the chromosome upright, more pixels along its bands for about the same cost)."""
+    if isinstance(canvas, (list, tuple)):
+        h, w = canvas
+        return int(h), int(w)
+    return int(canvas), int(canvas)
 
 
-def place(img: np.ndarray, canvas: int, scale: float | None) -> tuple[np.ndarray, bool]:
-    """Resize by `scale` (None: fit this image) and centre on a zero canvas. Returns (canvas, clipped):
-    an image larger than the canvas at the global scale is shrunk to fit and reported as clipped."""
+def canvas_text(canvas) -> str:
+    """'64 px' for a square canvas, '96 x 48 px' (height x width) for a tall one."""
+    h, w = canvas_hw(canvas)
+    return f"{h} px" if h == w else f"{h} x {w} px"
+
+
+def global_scale(sizes: np.ndarray, canvas, quantile: float = 0.995) -> float:
+    """One scale per dataset (eq.-free, ours): the `quantile` of the objects (heights, widths [N, 2]) fills
+    the canvas less a margin (on a square canvas: the quantile of max(height, width) fills its side); the few
+    larger ones are shrunk to fit and reported."""
+    ch, cw = canvas_hw(canvas)
+    sizes = np.asarray(sizes)
+    if ch == cw:
+        return (ch - 2 * MARGIN) / float(np.quantile(sizes.max(axis=1), quantile))
+    need = np.maximum(sizes[:, 0] / (ch - 2 * MARGIN), sizes[:, 1] / (cw - 2 * MARGIN))   # [N] scale^-1 to fit
+    return 1.0 / float(np.quantile(need, quantile))
+
+
+def place(img: np.ndarray, canvas, scale: float | None) -> tuple[np.ndarray, bool]:
+    """Resize by `scale` (None: fit this image) and centre on a zero canvas (a side, or [height, width]).
+    Returns (canvas, clipped): an image larger than the canvas at the global scale is shrunk to fit and
+    reported as clipped."""
+    ch, cw = canvas_hw(canvas)
     h, w = img.shape
-    fit = (canvas - 2 * MARGIN) / max(h, w)
+    fit = min((ch - 2 * MARGIN) / h, (cw - 2 * MARGIN) / w)
     s = fit if scale is None else scale
     clipped = scale is not None and s > fit
     s = min(s, fit)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     small = np.asarray(Image.fromarray(img).resize((nw, nh), Image.BILINEAR))
-    out = np.zeros((canvas, canvas), np.uint8)
-    y0, x0 = (canvas - nh) // 2, (canvas - nw) // 2
+    out = np.zeros((ch, cw), np.uint8)
+    y0, x0 = (ch - nh) // 2, (cw - nw) // 2
     out[y0:y0 + nh, x0:x0 + nw] = small
     return out, clipped
 
@@ -77,13 +99,13 @@ def normalise(img: np.ndarray, dataset: str | None = None, orient: bool = False,
 
 
 def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12) -> np.ndarray:
-    """Length of the chromosome on each canvas [N, C, C], in pixels of the source image: the longer side of
+    """Length of the chromosome on each canvas [N, H, W], in pixels of the source image: the longer side of
     the box of pixels above `threshold`, divided by the dataset's global scale (after orientation the
     chromosome is upright, so this is its length along the principal axis; per-image scaling has no common
     scale, then canvas pixels are returned). Measured on the chromosome, not on the file, whose margins
     differ between data sets (BioImLab's files are padded to 200 px)."""
-    on = np.asarray(images) > threshold                        # [N, C, C]
-    rows, cols = on.any(axis=2), on.any(axis=1)               # [N, C]
+    on = np.asarray(images) > threshold                        # [N, H, W]
+    rows, cols = on.any(axis=2), on.any(axis=1)               # [N, H], [N, W]
 
     def extent(a):
         first, last = a.argmax(axis=1), a.shape[1] - a[:, ::-1].argmax(axis=1)
@@ -93,22 +115,24 @@ def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12)
     return length / scale if scale else length
 
 
-def orient_canvas(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def orient_canvas(images: np.ndarray, canvas=None) -> tuple[np.ndarray, np.ndarray]:
     """Orientation of canvas images that are already at the dataset's scale (the simulated MI queries):
-    each chromosome found, turned upright and centred again at the same scale. Returns (images, angles)."""
+    each chromosome found, turned upright and centred again at the same scale, on `canvas` (default: the
+    images' own shape). Returns (images, angles)."""
     from chromo.data.orient import orient as _orient
 
-    out, angles = np.zeros_like(images), np.zeros(len(images), np.float32)
+    shape = images.shape[1:] if canvas is None else canvas_hw(canvas)
+    out, angles = np.zeros((len(images), *shape), np.uint8), np.zeros(len(images), np.float32)
     for i, img in enumerate(images):
         o, angles[i] = _orient(np.asarray(img))
-        out[i] = place(o, images.shape[-1], 1.0)[0]
+        out[i] = place(o, shape, 1.0)[0]
     return out, angles
 
 
-def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canvas: int,
+def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canvas,
                 scale_mode: str = "global", quantile: float = 0.995, progress: bool = True,
                 orient: bool = False) -> tuple[np.ndarray, dict]:
-    """Images of `manifest` (in its row order) as a memory-mapped uint8 array [N, canvas, canvas].
+    """Images of `manifest` (in its row order) as a memory-mapped uint8 array [N, height, width] (canvas_hw).
     Built once; rebuilt when the files, the manifest rows or the parameters change. With `orient`, each
     chromosome is turned upright first; meta["angles"] holds the angle applied to each image (degrees)."""
     dataset = manifest["dataset"].iloc[0]
@@ -132,7 +156,7 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
         except Exception as e:  # a decoder failing mid-file
             raise DataError(f"{Path(root or '.') / row['path']}: cannot preprocess ({e})") from e
     scale = global_scale(np.array([o.shape for o in objects]), canvas, quantile) if scale_mode == "global" else None
-    arr = np.zeros((len(manifest), canvas, canvas), np.uint8)
+    arr = np.zeros((len(manifest), *canvas_hw(canvas)), np.uint8)
     clipped = []
     for i, o in enumerate(objects):
         arr[i], c = place(o, canvas, scale)

@@ -17,7 +17,7 @@ NATIVE_QUERY = {"pki3": "ki", "synthetic": "ki", "bioimlab": "mi"}
 
 @dataclass
 class Split:
-    images: np.ndarray     # uint8 [N, C, C], chromosome bright on zero
+    images: np.ndarray     # uint8 [N, H, W], chromosome bright on zero
     labels: np.ndarray     # int [N], classes 1..24
     cells: np.ndarray      # str [N]
     paths: np.ndarray      # str [N], relative to the data root
@@ -72,16 +72,24 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
 def mi_queries(images: np.ndarray, cfg, factors=None) -> np.ndarray:
     """Simulated microscope versions of canvas images (data.augment.simulate_mi_set, all its factors unless
     `factors` names some), normalised as the cache's images are: with cfg.orient each query is found,
-    turned upright and centred again."""
+    turned upright and centred again. A tall canvas [H, W] is simulated on the H x H square around it."""
     from chromo.data.augment import FACTORS, simulate_mi_set
     from chromo.data.canvas import orient_canvas
 
-    mi = simulate_mi_set(np.asarray(images), seed=cfg.seed + 7, factors=FACTORS if factors is None else factors)
-    return orient_canvas(mi)[0] if cfg.orient else mi
+    images = np.asarray(images)
+    h, w = images.shape[1:]
+    s = max(h, w)                 # a tall canvas: simulated on the square that holds it in any orientation
+    y0, x0 = (s - h) // 2, (s - w) // 2
+    square = np.zeros((len(images), s, s), np.uint8)
+    square[:, y0:y0 + h, x0:x0 + w] = images
+    mi = simulate_mi_set(square, seed=cfg.seed + 7, factors=FACTORS if factors is None else factors)
+    if cfg.orient:
+        return orient_canvas(mi, (h, w))[0]
+    return mi[:, y0:y0 + h, x0:x0 + w]       # unoriented on a tall canvas: its middle, clipped
 
 
 def to_tensor(images: np.ndarray, channels_last: bool = False) -> torch.Tensor:
-    """uint8 [B, C, C] -> float [B, 1, C, C] in [0, 1]."""
+    """uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1]."""
     x = torch.from_numpy(np.asarray(images)).unsqueeze(1).float().div_(255)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
