@@ -5,14 +5,17 @@
     python -m chromo.bench train --world-size 2       data-parallel training images/s, 2 processes against 1
     python -m chromo.bench matching [--json]          ms per 46-chromosome cell and the beta-sweep time
     python -m chromo.bench classify [--config cpu]    seconds per cell of `chromo classify`, model loaded
+    python -m chromo.bench inference [--config cpu]   images/s of inference (predict), weights channels-last or not
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,13 +32,22 @@ def bench_data(cfg, dataset: str) -> dict:
     t = time.perf_counter()
     manifest, _ = build_manifest(dataset, root)
     manifest_s = time.perf_counter() - t
+    tmp = tempfile.mkdtemp()
+    try:   # the manifest again, its image headers remembered (the second of two builds with a header cache)
+        for _ in range(2):
+            t = time.perf_counter()
+            build_manifest(dataset, root, header_cache=Path(tmp) / "headers.json")
+            manifest_cached_s = time.perf_counter() - t
+    finally:
+        shutil.rmtree(tmp)
     build_s = {}
-    for orient in (False, True):  # the cache built without and with orientation normalisation
+    for orient, straighten in ((False, False), (True, False), (True, True)):  # plain, oriented, straightened
         tmp = tempfile.mkdtemp()
         try:
             t = time.perf_counter()
-            build_cache(manifest, root, tmp, cfg.canvas, cfg.scale_mode, progress=False, orient=orient)
-            build_s[orient] = time.perf_counter() - t
+            build_cache(manifest, root, tmp, cfg.canvas, cfg.scale_mode, progress=False, orient=orient,
+                        straighten=straighten)
+            build_s[orient, straighten] = time.perf_counter() - t
         finally:
             shutil.rmtree(tmp)
     tr = prepare(cfg, dataset, progress=False).split("train")
@@ -46,10 +58,15 @@ def bench_data(cfg, dataset: str) -> dict:
             x = flip_batch(to_tensor(tr.images[idx], cfg.channels_last), gen, cfg.flip, cfg.vflip)
             n += len(x)
     loader = n / (time.perf_counter() - t)
+    per_image = lambda a, b: round(1000 * (build_s[a] - build_s[b]) / len(manifest), 3)  # noqa: E731
     return {"dataset": dataset, "images": len(manifest), "canvas": cfg.canvas, "manifest_s": round(manifest_s, 2),
-            "cache_build_s": round(build_s[False], 2), "cache_build_oriented_s": round(build_s[True], 2),
-            "orient_ms_per_image": round(1000 * (build_s[True] - build_s[False]) / len(manifest), 3),
+            "manifest_cached_s": round(manifest_cached_s, 2),
+            "manifest_speedup": round(manifest_s / max(manifest_cached_s, 1e-9), 1),
+            "cache_build_s": round(build_s[False, False], 2), "cache_build_oriented_s": round(build_s[True, False], 2),
+            "cache_build_straightened_s": round(build_s[True, True], 2),
+            "orient_ms_per_image": per_image((True, False), (False, False)),
             "orient_target_ms_per_image": 1.0,
+            "straighten_ms_per_image": per_image((True, True), (True, False)),
             "loader_images_per_s": round(loader), "target_images_per_s": 5000}
 
 
@@ -195,6 +212,33 @@ def bench_classify(cfg, dataset: str = "pki3", model: str = "eresnet-u1c0", cell
             "target_s_per_cell": 2.0}
 
 
+def bench_inference(cfg, dataset: str = "pki3", model: str = "eresnet-u1c0", n: int = 1024) -> dict:
+    """Images/s of `inference.predict` on n validation images of the profile's trained run (flip averaging
+    as the profile sets it), images and weights in the default memory format (channels_last off) and both in
+    channels-last (on; predict converts the weights since 2026-11-29, before which only the images were)."""
+    from chromo.data.loader import prepare
+    from chromo.inference import predict
+    from chromo.run import Run
+
+    run = Run.of(cfg, dataset, model)
+    if not run.is_done(cfg, dataset, model):
+        raise SystemExit(f"{run.path}: no finished run; train it first (chromo train --config {cfg.profile})")
+    images = prepare(cfg, dataset, progress=False).split("val").images[:n]
+    ips = {}
+    for layout in ("contiguous", "channels_last"):
+        net, _ = run.load_model(device())
+        rcfg = copy.copy(cfg)
+        rcfg.channels_last = layout == "channels_last"
+        predict(net, images[:64], rcfg)                  # warm-up
+        t = time.perf_counter()
+        predict(net, images, rcfg)
+        ips[layout] = len(images) / (time.perf_counter() - t)
+    return {"run": f"{cfg.profile}/{dataset}/{model}", "images": len(images), "tta": cfg.tta, "bf16": cfg.bf16,
+            "images_per_s_contiguous_weights": round(ips["contiguous"], 1),
+            "images_per_s_channels_last": round(ips["channels_last"], 1),
+            "ratio": round(ips["channels_last"] / ips["contiguous"], 2)}
+
+
 def _free_port() -> int:
     import socket
 
@@ -276,7 +320,7 @@ def main(argv=None) -> int:
     from chromo import config
 
     ap = argparse.ArgumentParser(prog="python -m chromo.bench")
-    ap.add_argument("what", choices=["data", "train", "matching", "classify"])
+    ap.add_argument("what", choices=["data", "train", "matching", "classify", "inference"])
     ap.add_argument("--config", default="cpu")
     ap.add_argument("--dataset", default="pki3")
     ap.add_argument("--model", default="eresnet-u1c0")
@@ -292,7 +336,8 @@ def main(argv=None) -> int:
     train = (lambda: bench_train_world(cfg, a.model, a.world_size)) if a.world_size > 1 else \
         (lambda: bench_train(cfg, a.model, compiled=a.compile))
     res = {"data": lambda: bench_data(cfg, a.dataset), "train": train,
-           "matching": lambda: bench_matching(cfg), "classify": lambda: bench_classify(cfg, a.dataset, a.model)}[a.what]()
+           "matching": lambda: bench_matching(cfg), "classify": lambda: bench_classify(cfg, a.dataset, a.model),
+           "inference": lambda: bench_inference(cfg, a.dataset, a.model)}[a.what]()
     res["profile"] = cfg.profile
     if a.json:
         print(json.dumps(res, indent=2))

@@ -173,7 +173,8 @@ class Classifier:
             border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
             if (np.median(border) > 127) != self.dark_on_light:
                 inverted.append(i)
-            crops.append(normalise(a, orient=self.prep.get("orient", False), dark_on_light=self.dark_on_light)[0])
+            crops.append(normalise(a, orient=self.prep.get("orient", False), dark_on_light=self.dark_on_light,
+                                   straighten=self.prep.get("straighten", False))[0])
         canvas_images = np.stack([place(c, self.prep["canvas"], self.prep["scale"])[0] for c in crops])
         return canvas_images, crops, inverted
 

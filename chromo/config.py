@@ -35,6 +35,7 @@ class Config:
     split_fractions: tuple = (0.8, 0.1, 0.1)
     bioimlab_test_cells: int = 49        # Poletti et al. 2008: 70 train+val, 49 test
     orient: bool = False                 # rotate each chromosome so its principal axis is vertical (data.orient)
+    straighten: bool = False             # then resample a bent one along its centre line (data.straighten)
     flip: bool = True                    # the paper's horizontal flip
     vflip: bool = False                  # also vertical flips (which end is up stays ambiguous after orient)
     rotate_deg: float = 0.0              # optional small random rotation, degrees
@@ -171,7 +172,7 @@ NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty"
 
 # training settings added after runs were trained, with the value that means "off": left out of run_digest
 # at that value, so the runs trained before the setting existed (which behave exactly so) stay valid
-ADDED_LATER = {"optics": 0.0, "adapt_baselines": False}
+ADDED_LATER = {"optics": 0.0, "adapt_baselines": False, "straighten": False}
 
 # settings that change only some models: left out of the other models' run_digest
 MODEL_ONLY = {"adapt_baselines": ("alexnet", "vgg16")}
@@ -237,13 +238,21 @@ def from_values(values: dict, where: str = "settings") -> Config:
         raise ConfigError(f"{where}: {e}") from None
     if "split_fractions" in values:
         values["split_fractions"] = tuple(values["split_fractions"])
-    return Config(**values)
+    return _check_together(Config(**values), where)
+
+
+def _check_together(cfg: Config, where: str = "settings") -> Config:
+    """Settings that only make sense together (checked on the whole config, after the overrides)."""
+    if cfg.straighten and not cfg.orient:
+        raise ConfigError(f"{where}: straighten: true needs orient: true (the centre line is found on an "
+                          "upright chromosome)")
+    return cfg
 
 
 def validate(cfg: Config) -> Config:
     """check_values on a Config built in code (dataclasses.replace, attribute edits); returns it."""
     check_values(cfg.to_dict())
-    return cfg
+    return _check_together(cfg)
 
 
 # --- checking settings -----------------------------------------------------------------------------

@@ -42,6 +42,16 @@ LONGER = "pki3: 64 px canvas, 12 epochs"
 # without the stem's max-pool every stage sees twice the resolution a side, at several times the cost per image
 NO_MAXPOOL = "pki3: 64 px canvas, no stem max-pool, 3 epochs"
 CURVES = (EQUAL_BUDGET, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)   # pki3 runs shown against training minutes
+# straightening of bent chromosomes (data.straighten), a measured option; its pki3 run is the source of the
+# BioImLab run straightened throughout
+STRAIGHT = {"straighten": True}
+PKI3_STRAIGHT_RUN = "runs/experiments/pki3-cpu-profile-straightened/cpu/pki3/eresnet-u1c0"
+STRAIGHT_FROM_PROFILE = "bioimlab: cpu profile, straightened, from the profile's pki3 model"
+STRAIGHT_THROUGHOUT = "bioimlab: cpu profile, straightened, from the straightened pki3 model"
+# the straightened runs beside the profile's (chapter "Recognition"): (variant, the same without straightening)
+STRAIGHT_PAIRS = (("pki3: cpu profile, straightened", "pki3: cpu profile"),
+                  (STRAIGHT_FROM_PROFILE, "bioimlab: cpu profile (transfer from pki3)"),
+                  (STRAIGHT_THROUGHOUT, "bioimlab: cpu profile (transfer from pki3)"))
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
@@ -64,6 +74,9 @@ VARIANTS = {
     # seeds of the fine-tuning, each from the profile's pki3 run (the name would mean that seed's pki3 run)
     "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
     "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    "pki3: cpu profile, straightened": ("pki3", STRAIGHT, "run"),
+    STRAIGHT_FROM_PROFILE: ("bioimlab", {**STRAIGHT, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    STRAIGHT_THROUGHOUT: ("bioimlab", {**STRAIGHT, "init_from": {"bioimlab": PKI3_STRAIGHT_RUN}}, "run"),
     "bioimlab: 64 px canvas (transfer from pki3)": (
         "bioimlab", {**SQUARE, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
     "bioimlab: 64 px canvas, seed 1": ("bioimlab", {**SQUARE, "seed": 1, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
@@ -148,24 +161,28 @@ def seed_recipe(name: str) -> str | None:
     return None
 
 
-def seed_spread(exp: pd.DataFrame) -> pd.DataFrame:
-    """Seed-to-seed spread of each recipe (seed_recipe), on the validation split of its native queries: one
-    row per recipe, dataset and method (DCNN, assignment), with the count, mean and standard deviation of the
-    mean per-cell accuracies (eq. 9) over its seeds."""
+def seed_spread(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
+    """Seed-to-seed spread of each recipe (seed_recipe), on the validation split: one row per recipe, dataset,
+    query style and method (DCNN, assignment), with the count, mean and standard deviation of the mean
+    per-cell accuracies (eq. 9) over its seeds. `query`: "ki" or "mi" where a dataset has it (pki3: both;
+    BioImLab: mi only), None for each dataset's native queries (KI for pki3, MI for BioImLab)."""
     named = exp.assign(recipe=exp["variant"].map(seed_recipe)).dropna(subset=["recipe"]) if len(exp) else exp
     rows = []
     for (r, d), g in (named.groupby(["recipe", "dataset"]) if len(named) else []):
-        native = "ki" if d == "pki3" else "mi"
+        q = query or ("ki" if d == "pki3" else "mi")
         for method in ("dcnn", "assign"):
-            v = g[f"val_{native}_{method}"]
-            rows.append({"recipe": r, "dataset": d, "method": method, "seeds": len(v), "mean": v.mean(), "sd": v.std()})
-    return pd.DataFrame(rows, columns=["recipe", "dataset", "method", "seeds", "mean", "sd"])
+            v = g[f"val_{q}_{method}"].dropna() if f"val_{q}_{method}" in g else pd.Series(dtype=float)
+            if len(v):
+                rows.append({"recipe": r, "dataset": d, "query": q, "method": method, "seeds": len(v),
+                             "mean": v.mean(), "sd": v.std()})
+    return pd.DataFrame(rows, columns=["recipe", "dataset", "query", "method", "seeds", "mean", "sd"])
 
 
-def yardstick(exp: pd.DataFrame) -> pd.DataFrame:
-    """The seed-to-seed spread that bounds the profile's numbers, per (dataset, method): the profile's own
-    where it has at least two seeds, else the 64 px recipe's (named in the `recipe` column), else none."""
-    spread = seed_spread(exp)
+def yardstick(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
+    """The seed-to-seed spread that bounds the profile's numbers, per (dataset, method), for the native
+    queries or those named by `query` (seed_spread): the profile's own where it has at least two seeds, else
+    the 64 px recipe's (named in the `recipe` column), else none."""
+    spread = seed_spread(exp, query)
     spread = spread[spread["seeds"] > 1]
     order = {PROFILE: 0, SQUARE_RECIPE: 1}
     best = spread.sort_values("recipe", key=lambda r: r.map(order)).groupby(["dataset", "method"]).head(1)
@@ -178,6 +195,27 @@ def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
         return "—"
     r = sd.loc[(dataset, method)]
     return f"{r['sd']:.4f} ({r['seeds']} seeds{'' if r['recipe'] == PROFILE else ', ' + r['recipe'] + ' recipe'})"
+
+
+def straight_table(exp: pd.DataFrame) -> pd.DataFrame:
+    """Each straightened variant beside the same recipe without straightening (STRAIGHT_PAIRS): validation
+    DCNN and assignment on the native queries and, for pki3, the simulated MI; the difference; the seed
+    spread of the unstraightened recipe (yardstick) for scale. Only pairs with both runs in `exp`."""
+    by = exp.set_index("variant") if len(exp) else pd.DataFrame()
+    rows = []
+    for straight, plain in STRAIGHT_PAIRS:
+        if straight not in by.index or plain not in by.index:
+            continue
+        d = by.loc[straight, "dataset"]
+        for q in (("ki", "mi") if d == "pki3" else ("mi",)):
+            sd = yardstick(exp, q)
+            for method in ("dcnn", "assign"):
+                a, b = by.loc[plain, f"val_{q}_{method}"], by.loc[straight, f"val_{q}_{method}"]
+                rows.append({"straightened variant": straight, "query": q.upper(), "method": method,
+                             "without": a, "straightened": b, "difference": b - a,
+                             "seed sd (without)": sd.loc[(d, method), "sd"] if (d, method) in sd.index else float("nan")})
+    return pd.DataFrame(rows, columns=["straightened variant", "query", "method", "without", "straightened",
+                                       "difference", "seed sd (without)"])
 
 
 def run_variant(name: str) -> dict:

@@ -69,6 +69,43 @@ def test_corrupt_file_is_an_error_naming_it_or_a_listed_skip(tiny_pki3):
     assert len(m) == 91 and [s["path"] for s in rep.skipped] == [str(bad)]
 
 
+def test_header_cache_rebuilds_the_same_manifest_without_opening_images(tiny_pki3, tmp_path, monkeypatch):
+    from chromo.data import manifest as mf
+
+    cache = tmp_path / "cache" / "headers.json"
+    first, _ = build_manifest("pki3", tiny_pki3, header_cache=cache)
+    assert len(json.loads(cache.read_text())["headers"]) == 92
+    opened = []
+    real = mf.Image.open
+    monkeypatch.setattr(mf.Image, "open", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    again, _ = build_manifest("pki3", tiny_pki3, header_cache=cache)
+    pd.testing.assert_frame_equal(first, again)
+    assert opened == []
+    # a file rewritten with another size is read again; the others still come from the cache
+    p = tiny_pki3 / "pki3/single_clase/12345678.1.tiff/clase1/clase1_0_12345678.1.tiff"
+    Image.fromarray(np.full((30, 9), 200, np.uint8)).save(p)
+    third, _ = build_manifest("pki3", tiny_pki3, header_cache=cache)
+    assert opened == [p]
+    assert third.loc[third["path"].str.endswith(p.name), ["width", "height"]].values.tolist() == [[9, 30]]
+
+
+def test_header_cache_never_hides_a_bad_file_and_survives_damage(tiny_pki3, tmp_path):
+    cache = tmp_path / "headers.json"
+    build_manifest("pki3", tiny_pki3, header_cache=cache)
+    bad = tiny_pki3 / "pki3/single_clase/12345678.1.tiff/clase5/clase5_0_12345678.1.tiff"
+    bad.write_bytes(b"not a tiff at all")
+    for _ in range(2):   # unreadable files are never remembered: the error comes every time
+        with pytest.raises(DataError, match="clase5_0_12345678.1.tiff: unreadable image"):
+            build_manifest("pki3", tiny_pki3, header_cache=cache)
+    m, rep = build_manifest("pki3", tiny_pki3, on_error="skip", header_cache=cache)
+    assert len(m) == 91 and len(rep.skipped) == 1
+    assert len(json.loads(cache.read_text())["headers"]) == 91    # the bad file's old entry is dropped
+    cache.write_text("{not json")                                # a damaged cache is ignored and rewritten
+    m2, _ = build_manifest("pki3", tiny_pki3, on_error="skip", header_cache=cache)
+    pd.testing.assert_frame_equal(m, m2)
+    assert len(json.loads(cache.read_text())["headers"]) == 91
+
+
 def test_unknown_class_folder_is_excluded_and_listed(tiny_pki3):
     d = tiny_pki3 / "pki3/single_clase/12345678.1.tiff/clase25"
     d.mkdir()

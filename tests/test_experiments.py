@@ -70,6 +70,19 @@ def test_seed_spread_groups_the_seed_repeats_of_each_recipe_only():
     assert experiments.spread_text(y, "pki3", "dcnn") == "0.0141 (2 seeds)"
 
 
+def test_the_spread_of_the_simulated_mi_is_its_own():
+    """pki3 rows carry both query styles: the MI spread comes from the MI columns, never from KI's."""
+    rows = [{**_row(f"pki3: cpu profile{s}", ki, 0.97), "val_mi_dcnn": mi, "val_mi_assign": 0.96}
+            for s, ki, mi in (("", 0.94, 0.90), (", seed 1", 0.96, 0.93))]
+    exp = pd.DataFrame(rows)
+    ki, mi = experiments.yardstick(exp), experiments.yardstick(exp, "mi")
+    assert ki.loc[("pki3", "dcnn"), "sd"] == pytest.approx(0.02 / math.sqrt(2))
+    assert mi.loc[("pki3", "dcnn"), "sd"] == pytest.approx(0.03 / math.sqrt(2))
+    assert mi.loc[("pki3", "assign"), "sd"] == pytest.approx(0.0)
+    assert experiments.seed_spread(exp, "mi")["query"].unique().tolist() == ["mi"]
+    assert experiments.seed_spread(exp.drop(columns=["val_mi_dcnn", "val_mi_assign"]), "mi").empty
+
+
 def test_seed_recipes_are_the_profile_and_the_64_px_square_with_their_own_transfer_sources():
     recipe = experiments.seed_recipe
     assert recipe("pki3: cpu profile") == recipe("pki3: cpu profile, seed 2") == "cpu profile"
@@ -101,3 +114,15 @@ def test_variant_run_is_none_where_the_variant_was_not_trained(tmp_path, monkeyp
 
     monkeypatch.setattr(experiments, "variant_config", elsewhere)
     assert experiments.variant_run("pki3: 64 px canvas, no optics augmentation") is None
+
+
+def test_straight_table_pairs_each_straightened_run_with_its_plain_recipe():
+    rows = [{**_row("pki3: cpu profile", 0.94, 0.97), "val_mi_dcnn": 0.90, "val_mi_assign": 0.95},
+            {**_row("pki3: cpu profile, seed 1", 0.96, 0.97), "val_mi_dcnn": 0.92, "val_mi_assign": 0.95},
+            {**_row("pki3: cpu profile, straightened", 0.95, 0.98), "val_mi_dcnn": 0.93, "val_mi_assign": 0.96}]
+    t = experiments.straight_table(pd.DataFrame(rows)).set_index(["query", "method"])
+    assert len(t) == 4                                   # KI and MI, DCNN and assignment; BioImLab pairs absent
+    assert t.loc[("KI", "dcnn"), "difference"] == pytest.approx(0.01)
+    assert t.loc[("MI", "dcnn"), "difference"] == pytest.approx(0.03)
+    assert t.loc[("MI", "dcnn"), "seed sd (without)"] == pytest.approx(0.02 / math.sqrt(2))
+    assert experiments.straight_table(pd.DataFrame(rows[:2])).empty

@@ -85,17 +85,27 @@ def place(img: np.ndarray, canvas, scale: float | None) -> tuple[np.ndarray, boo
 
 
 def normalise(img: np.ndarray, dataset: str | None = None, orient: bool = False,
-              dark_on_light: bool | None = None) -> tuple[np.ndarray, float]:
+              dark_on_light: bool | None = None, straighten: bool = False) -> tuple[np.ndarray, float]:
     """Bright-on-zero, then either cropped to the chromosome, or (orient) the chromosome found, rotated so
-    its principal axis is vertical and cropped to it (data.orient). Returns (object, applied angle in degrees).
-    Polarity comes from `dark_on_light`, else from the dataset."""
+    its principal axis is vertical and cropped to it (data.orient), and with `straighten` a bent one
+    resampled along its centre line (data.straighten; needs orient). Returns (object, applied angle in
+    degrees). Polarity comes from `dark_on_light`, else from the dataset."""
+    if straighten and not orient:
+        raise ValueError("straighten needs orient: the centre line is found on an upright chromosome")
     dol = DARK_ON_LIGHT.get(dataset, False) if dark_on_light is None else dark_on_light
     a = normalise_polarity(img, dol)
     if not orient:
         return crop(a), 0.0
     from chromo.data.orient import orient as _orient
 
-    return _orient(a)
+    o, angle = _orient(a)
+    return (_straight(o), angle) if straighten else (o, angle)
+
+
+def _straight(obj: np.ndarray) -> np.ndarray:
+    from chromo.data.straighten import straighten
+
+    return straighten(obj)[0]
 
 
 def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12) -> np.ndarray:
@@ -115,7 +125,7 @@ def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12)
     return length / scale if scale else length
 
 
-def orient_canvas(images: np.ndarray, canvas=None) -> tuple[np.ndarray, np.ndarray]:
+def orient_canvas(images: np.ndarray, canvas=None, straighten: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Orientation of canvas images that are already at the dataset's scale (the simulated MI queries):
     each chromosome found, turned upright and centred again at the same scale, on `canvas` (default: the
     images' own shape). Returns (images, angles)."""
@@ -125,19 +135,21 @@ def orient_canvas(images: np.ndarray, canvas=None) -> tuple[np.ndarray, np.ndarr
     out, angles = np.zeros((len(images), *shape), np.uint8), np.zeros(len(images), np.float32)
     for i, img in enumerate(images):
         o, angles[i] = _orient(np.asarray(img))
+        o = _straight(o) if straighten else o
         out[i] = place(o, shape, 1.0)[0]
     return out, angles
 
 
 def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canvas,
                 scale_mode: str = "global", quantile: float = 0.995, progress: bool = True,
-                orient: bool = False) -> tuple[np.ndarray, dict]:
+                orient: bool = False, straighten: bool = False) -> tuple[np.ndarray, dict]:
     """Images of `manifest` (in its row order) as a memory-mapped uint8 array [N, height, width] (canvas_hw).
     Built once; rebuilt when the files, the manifest rows or the parameters change. With `orient`, each
     chromosome is turned upright first; meta["angles"] holds the angle applied to each image (degrees)."""
     dataset = manifest["dataset"].iloc[0]
     key_src = json.dumps([CACHE_VERSION, dataset, canvas, scale_mode, quantile, orient, listing_digest(dataset, root),
-                          pd.util.hash_pandas_object(manifest[["path", "label"]], index=False).sum().item()])
+                          pd.util.hash_pandas_object(manifest[["path", "label"]], index=False).sum().item()]
+                         + (["straighten"] if straighten else []))   # caches made before the option keep their key
     import hashlib
 
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
@@ -148,7 +160,7 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
     objects, angles = [], []
     for row in tqdm(rows, desc=f"decode {dataset}", disable=None if progress else True, mininterval=2):
         try:
-            o, angle = normalise(load_image(row, root), dataset, orient)
+            o, angle = normalise(load_image(row, root), dataset, orient, straighten=straighten)
             objects.append(o)
             angles.append(round(float(angle), 2))
         except DataError:
@@ -163,6 +175,7 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
         if c:
             clipped.append(rows[i]["path"])
     meta = {"dataset": dataset, "canvas": canvas, "scale_mode": scale_mode, "scale": scale, "orient": orient,
+            "straighten": straighten,
             "images": len(manifest), "clipped_to_fit": clipped, "key": key, "angles": angles}
     atomic_write(npy, lambda f: np.save(f, arr))
     atomic_write_json(meta_path, meta)

@@ -45,7 +45,7 @@ class Prepared:
         """What `chromo classify` needs to place new images exactly as the training images were."""
         return {"dataset": self.dataset, "canvas": self.meta["canvas"], "scale": self.meta["scale"],
                 "scale_mode": self.meta["scale_mode"], "dark_on_light": DARK_ON_LIGHT[self.dataset],
-                "orient": bool(self.meta.get("orient", False))}
+                "orient": bool(self.meta.get("orient", False)), "straighten": bool(self.meta.get("straighten", False))}
 
 
 _PREPARED: dict = {}
@@ -56,11 +56,12 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
     root = None if dataset == "synthetic" else cfg.data_root()
     key = (cfg.digest(), dataset, str(root))
     if key not in _PREPARED:
-        manifest, _ = build_manifest(dataset, root, synthetic_seed=cfg.seed)
+        manifest, _ = build_manifest(dataset, root, synthetic_seed=cfg.seed,
+                                     header_cache=cfg.cache() / dataset / "headers.json")
         splits = load_or_make(cfg, dataset, manifest)
         manifest = manifest.merge(splits[["cell", "split"]], on="cell", how="left")
         images, meta = build_cache(manifest, root, cfg.cache(), cfg.canvas, cfg.scale_mode, cfg.scale_quantile,
-                                   progress, cfg.orient)
+                                   progress, cfg.orient, cfg.straighten)
         manifest = manifest.assign(angle=meta["angles"])     # orientation applied to each image, degrees
         path = cfg.cache() / dataset / f"manifest-{meta['key']}.csv"   # the manifest beside its cache
         if not path.exists():
@@ -72,7 +73,7 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
 def mi_queries(images: np.ndarray, cfg, factors=None) -> np.ndarray:
     """Simulated microscope versions of canvas images (data.augment.simulate_mi_set, all its factors unless
     `factors` names some), normalised as the cache's images are: with cfg.orient each query is found,
-    turned upright and centred again. A tall canvas [H, W] is simulated on the H x H square around it."""
+    turned upright (and with cfg.straighten straightened) and centred again. A tall canvas [H, W] is simulated on the H x H square around it."""
     from chromo.data.augment import FACTORS, simulate_mi_set
     from chromo.data.canvas import orient_canvas
 
@@ -84,7 +85,7 @@ def mi_queries(images: np.ndarray, cfg, factors=None) -> np.ndarray:
     square[:, y0:y0 + h, x0:x0 + w] = images
     mi = simulate_mi_set(square, seed=cfg.seed + 7, factors=FACTORS if factors is None else factors)
     if cfg.orient:
-        return orient_canvas(mi, (h, w))[0]
+        return orient_canvas(mi, (h, w), cfg.straighten)[0]
     return mi[:, y0:y0 + h, x0:x0 + w]       # unoriented on a tall canvas: its middle, clipped
 
 
