@@ -30,7 +30,7 @@ def cmd_data_summary(args) -> int:
             raise ValueError(f"--manifest-out {args.manifest_out}: {parent} is a file, not a folder")
     root = None if args.dataset == "synthetic" else cfg.data_root()
     m, rep = build_manifest(args.dataset, root, "skip" if args.skip_unreadable else "raise", cfg.seed,
-                            cfg.cache() / args.dataset / "headers.json")
+                            cfg.header_cache(args.dataset))
     cells = cell_table(m)
     out = {"dataset": args.dataset, "data_dir": str(root) if root else None, "cells": len(cells), "images": len(m),
            "slides": int(m["slide"].nunique()) if args.dataset != "bioimlab" else None,

@@ -122,6 +122,10 @@ class Config:
     def cache(self) -> Path:
         return self._abs(self.cache_dir)
 
+    def header_cache(self, dataset: str) -> Path:
+        """Where a data set's image headers are remembered between manifest builds (manifest.HeaderCache)."""
+        return self.cache() / dataset / "headers.json"
+
     def epochs_for(self, model: str, dataset: str | None = None) -> int | float:
         """Epochs for a run: keys '<dataset>/<model>', '<model>', '<dataset>', then 'default'. A fraction
         (0.5) stops the last epoch part way; a whole number is returned as an int."""

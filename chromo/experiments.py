@@ -21,13 +21,18 @@ from chromo import config as config_mod
 MODEL = "eresnet-u1c0"
 PKI3_RUN = "runs/cpu/pki3/eresnet-u1c0"   # the cpu profile's pki3 run: the source of the profile's transfers
 
-PROFILE, SQUARE_RECIPE = "cpu profile", "64 px canvas"   # the recipes with seed repeats (seed_recipe)
+PROFILE, PLAIN_RECIPE, SQUARE_RECIPE = "cpu profile", "not straightened", "64 px canvas"   # recipes with seed repeats
 SCRATCH = {"init_from": None}
 NO_ORIENT = {"orient": False, "vflip": False, "tta": False}
 NO_OPTICS = {"optics": 0.0}
-# the recipe before the tall canvas (the cpu profile until 2026-11-29): a 64 px square, 8 epochs (BioImLab 20);
-# every variant named "64 px" keeps it, so its runs and numbers stay what they were
-SQUARE = {"canvas": 64, "epochs": {"default": 8, "bioimlab": 20}}
+# the recipe before straightening was adopted (the cpu profile until 2026-11-29, second reference run): the
+# tall canvas without straightening; every variant named "not straightened" keeps it
+PLAIN = {"straighten": False}
+# its pki3 run: the source of its BioImLab transfers
+PKI3_PLAIN_RUN = "runs/experiments/pki3-not-straightened/cpu/pki3/eresnet-u1c0"
+# the recipe before the tall canvas (the cpu profile until 2026-11-29, first reference run): a 64 px square,
+# 8 epochs (BioImLab 20), not straightened; every variant named "64 px" keeps it
+SQUARE = {"canvas": 64, "epochs": {"default": 8, "bioimlab": 20}, "straighten": False}
 # that recipe's pki3 run: the source of the 64 px BioImLab transfers
 PKI3_SQUARE_RUN = "runs/experiments/pki3-64-px-canvas-8-epochs/cpu/pki3/eresnet-u1c0"
 # the pki3 run of the 64 px recipe without the optics augmentation: the source of the BioImLab runs without it
@@ -35,23 +40,22 @@ PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-64-px-canvas-no-optics-augmentation/
 # the baselines' budget in configs/cpu.yaml (about 4 training minutes each here) in EResNet epochs: the
 # EResNet trained on that budget is the fair partner of the baselines (chapter 07, the claims page)
 EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"
+PLAIN_SHORT = "pki3: not straightened, at the baselines' budget (2.1 epochs)"
 # the 64 px recipe against its training minutes and resolution: the measurements that led to the tall canvas
 SQUARE_RUN = "pki3: 64 px canvas, 8 epochs"
 SQUARE_SHORT = "pki3: 64 px canvas at the baselines' budget (2.1 epochs)"
 LONGER = "pki3: 64 px canvas, 12 epochs"
 # without the stem's max-pool every stage sees twice the resolution a side, at several times the cost per image
 NO_MAXPOOL = "pki3: 64 px canvas, no stem max-pool, 3 epochs"
-CURVES = (EQUAL_BUDGET, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)   # pki3 runs shown against training minutes
-# straightening of bent chromosomes (data.straighten), a measured option; its pki3 run is the source of the
-# BioImLab run straightened throughout
-STRAIGHT = {"straighten": True}
-PKI3_STRAIGHT_RUN = "runs/experiments/pki3-cpu-profile-straightened/cpu/pki3/eresnet-u1c0"
-STRAIGHT_FROM_PROFILE = "bioimlab: cpu profile, straightened, from the profile's pki3 model"
-STRAIGHT_THROUGHOUT = "bioimlab: cpu profile, straightened, from the straightened pki3 model"
-# the straightened runs beside the profile's (chapter "Recognition"): (variant, the same without straightening)
-STRAIGHT_PAIRS = (("pki3: cpu profile, straightened", "pki3: cpu profile"),
-                  (STRAIGHT_FROM_PROFILE, "bioimlab: cpu profile (transfer from pki3)"),
-                  (STRAIGHT_THROUGHOUT, "bioimlab: cpu profile (transfer from pki3)"))
+# straightening of bent chromosomes (data.straighten): measured against the same recipe without it, then adopted
+PKI3_PLAIN = "pki3: not straightened"
+BIO_PLAIN = "bioimlab: not straightened (transfer from pki3)"
+STRAIGHT_FROM_PLAIN = "bioimlab: straightened, from the unstraightened pki3 model"
+CURVES = (EQUAL_BUDGET, PKI3_PLAIN, PLAIN_SHORT, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)   # pki3 runs against training minutes
+# the straightened runs beside the same recipe without straightening (chapter "Recognition"): (straightened, plain)
+STRAIGHT_PAIRS = (("pki3: cpu profile", PKI3_PLAIN),
+                  (STRAIGHT_FROM_PLAIN, BIO_PLAIN),
+                  ("bioimlab: cpu profile (transfer from pki3)", BIO_PLAIN))
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
@@ -59,6 +63,10 @@ VARIANTS = {
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
     EQUAL_BUDGET: ("pki3", {"epochs": {"default": 2.1}}, "run"),
+    PKI3_PLAIN: ("pki3", PLAIN, "run"),
+    "pki3: not straightened, seed 1": ("pki3", {**PLAIN, "seed": 1}, "run"),
+    "pki3: not straightened, seed 2": ("pki3", {**PLAIN, "seed": 2}, "run"),
+    PLAIN_SHORT: ("pki3", {**PLAIN, "epochs": {"default": 2.1}}, "run"),
     SQUARE_RUN: ("pki3", SQUARE, "run"),
     "pki3: 64 px canvas, seed 1": ("pki3", {**SQUARE, "seed": 1}, "run"),
     "pki3: 64 px canvas, seed 2": ("pki3", {**SQUARE, "seed": 2}, "run"),
@@ -74,9 +82,10 @@ VARIANTS = {
     # seeds of the fine-tuning, each from the profile's pki3 run (the name would mean that seed's pki3 run)
     "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
     "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
-    "pki3: cpu profile, straightened": ("pki3", STRAIGHT, "run"),
-    STRAIGHT_FROM_PROFILE: ("bioimlab", {**STRAIGHT, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
-    STRAIGHT_THROUGHOUT: ("bioimlab", {**STRAIGHT, "init_from": {"bioimlab": PKI3_STRAIGHT_RUN}}, "run"),
+    BIO_PLAIN: ("bioimlab", {**PLAIN, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
+    "bioimlab: not straightened, seed 1": ("bioimlab", {**PLAIN, "seed": 1, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
+    "bioimlab: not straightened, seed 2": ("bioimlab", {**PLAIN, "seed": 2, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
+    STRAIGHT_FROM_PLAIN: ("bioimlab", {"init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
     "bioimlab: 64 px canvas (transfer from pki3)": (
         "bioimlab", {**SQUARE, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
     "bioimlab: 64 px canvas, seed 1": ("bioimlab", {**SQUARE, "seed": 1, "init_from": {"bioimlab": PKI3_SQUARE_RUN}}, "run"),
@@ -147,15 +156,17 @@ def load(cfg) -> pd.DataFrame:
 
 
 def seed_recipe(name: str) -> str | None:
-    """The recipe a variant is, with another seed at most: PROFILE (the cpu profile's own settings) or
-    SQUARE_RECIPE (the 64 px recipe, its BioImLab runs from that recipe's pki3 run); None for any other
-    variant. The seed repeats of a recipe give its seed-to-seed spread."""
+    """The recipe a variant is, with another seed at most: PROFILE (the cpu profile's own settings),
+    PLAIN_RECIPE (the profile without straightening) or SQUARE_RECIPE (the 64 px recipe), the BioImLab runs of
+    each from that recipe's pki3 run; None for any other variant. The seed repeats of a recipe give its seed-to-seed spread."""
     if name not in VARIANTS or VARIANTS[name][2] != "run":
         return None
     rest = {k: v for k, v in VARIANTS[name][1].items() if k != "seed"}
     source = rest.pop("init_from", None)
     if not rest and source in (None, {"bioimlab": PKI3_RUN}):
         return PROFILE
+    if rest == PLAIN and source in (None, {"bioimlab": PKI3_PLAIN_RUN}):
+        return PLAIN_RECIPE
     if rest == SQUARE and source in (None, {"bioimlab": PKI3_SQUARE_RUN}):
         return SQUARE_RECIPE
     return None
@@ -181,10 +192,10 @@ def seed_spread(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
 def yardstick(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
     """The seed-to-seed spread that bounds the profile's numbers, per (dataset, method), for the native
     queries or those named by `query` (seed_spread): the profile's own where it has at least two seeds, else
-    the 64 px recipe's (named in the `recipe` column), else none."""
+    the unstraightened recipe's, else the 64 px recipe's (named in the `recipe` column), else none."""
     spread = seed_spread(exp, query)
     spread = spread[spread["seeds"] > 1]
-    order = {PROFILE: 0, SQUARE_RECIPE: 1}
+    order = {PROFILE: 0, PLAIN_RECIPE: 1, SQUARE_RECIPE: 2}
     best = spread.sort_values("recipe", key=lambda r: r.map(order)).groupby(["dataset", "method"]).head(1)
     return best.set_index(["dataset", "method"])
 
@@ -200,20 +211,24 @@ def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
 def straight_table(exp: pd.DataFrame) -> pd.DataFrame:
     """Each straightened variant beside the same recipe without straightening (STRAIGHT_PAIRS): validation
     DCNN and assignment on the native queries and, for pki3, the simulated MI; the difference; the seed
-    spread of the unstraightened recipe (yardstick) for scale. Only pairs with both runs in `exp`."""
+    spread of the unstraightened recipe (PLAIN_RECIPE, at least two seeds) for scale. Only pairs with both
+    runs in `exp`."""
     by = exp.set_index("variant") if len(exp) else pd.DataFrame()
+    sds = {}
+    for q in ("ki", "mi"):
+        s = seed_spread(exp, q)
+        sds[q] = s[(s["recipe"] == PLAIN_RECIPE) & (s["seeds"] > 1)].set_index(["dataset", "method"])["sd"]
     rows = []
     for straight, plain in STRAIGHT_PAIRS:
         if straight not in by.index or plain not in by.index:
             continue
         d = by.loc[straight, "dataset"]
         for q in (("ki", "mi") if d == "pki3" else ("mi",)):
-            sd = yardstick(exp, q)
             for method in ("dcnn", "assign"):
                 a, b = by.loc[plain, f"val_{q}_{method}"], by.loc[straight, f"val_{q}_{method}"]
                 rows.append({"straightened variant": straight, "query": q.upper(), "method": method,
                              "without": a, "straightened": b, "difference": b - a,
-                             "seed sd (without)": sd.loc[(d, method), "sd"] if (d, method) in sd.index else float("nan")})
+                             "seed sd (without)": sds[q].get((d, method), float("nan"))})
     return pd.DataFrame(rows, columns=["straightened variant", "query", "method", "without", "straightened",
                                        "difference", "seed sd (without)"])
 

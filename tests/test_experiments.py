@@ -48,6 +48,7 @@ def test_seed_spread_groups_the_seed_repeats_of_each_recipe_only():
         _row("pki3: 64 px canvas, no optics augmentation", 0.10, 0.10),
         # other budgets or canvases of a recipe are not seed repeats, though their names say "cpu profile"
         _row(experiments.EQUAL_BUDGET, 0.70, 0.80),
+        _row(experiments.PLAIN_SHORT, 0.71, 0.81),
         _row(experiments.LONGER, 0.99, 0.99),
     ])
     s = experiments.seed_spread(exp).set_index(["recipe", "dataset", "method"])
@@ -83,12 +84,16 @@ def test_the_spread_of_the_simulated_mi_is_its_own():
     assert experiments.seed_spread(exp.drop(columns=["val_mi_dcnn", "val_mi_assign"]), "mi").empty
 
 
-def test_seed_recipes_are_the_profile_and_the_64_px_square_with_their_own_transfer_sources():
+def test_seed_recipes_are_the_profile_and_its_predecessors_with_their_own_transfer_sources():
     recipe = experiments.seed_recipe
     assert recipe("pki3: cpu profile") == recipe("pki3: cpu profile, seed 2") == "cpu profile"
     assert recipe("bioimlab: cpu profile, seed 1") == "cpu profile"        # from the profile's pki3 run
+    assert recipe("pki3: not straightened") == recipe("pki3: not straightened, seed 1") == "not straightened"
+    assert recipe(experiments.BIO_PLAIN) == recipe("bioimlab: not straightened, seed 2") == "not straightened"
+    # straightened fine-tuning from the unstraightened pki3 run is neither recipe
+    assert recipe(experiments.STRAIGHT_FROM_PLAIN) is None
     assert recipe("bioimlab: 64 px canvas, seed 1") == recipe("pki3: 64 px canvas, 8 epochs") == "64 px canvas"
-    for other in ("pki3: cpu profile, no flip averaging", experiments.EQUAL_BUDGET, experiments.LONGER,
+    for other in ("pki3: cpu profile, no flip averaging", experiments.EQUAL_BUDGET, experiments.PLAIN_SHORT, experiments.LONGER,
                   "bioimlab: 64 px canvas, no optics augmentation, seed 1", "no such variant"):
         assert recipe(other) is None, other
 
@@ -117,12 +122,23 @@ def test_variant_run_is_none_where_the_variant_was_not_trained(tmp_path, monkeyp
 
 
 def test_straight_table_pairs_each_straightened_run_with_its_plain_recipe():
-    rows = [{**_row("pki3: cpu profile", 0.94, 0.97), "val_mi_dcnn": 0.90, "val_mi_assign": 0.95},
-            {**_row("pki3: cpu profile, seed 1", 0.96, 0.97), "val_mi_dcnn": 0.92, "val_mi_assign": 0.95},
-            {**_row("pki3: cpu profile, straightened", 0.95, 0.98), "val_mi_dcnn": 0.93, "val_mi_assign": 0.96}]
+    rows = [{**_row("pki3: not straightened", 0.94, 0.97), "val_mi_dcnn": 0.90, "val_mi_assign": 0.95},
+            {**_row("pki3: not straightened, seed 1", 0.96, 0.97), "val_mi_dcnn": 0.92, "val_mi_assign": 0.95},
+            {**_row("pki3: cpu profile", 0.95, 0.98), "val_mi_dcnn": 0.93, "val_mi_assign": 0.96},
+            # the profile's own seeds never stand in for the spread of the recipe without straightening
+            {**_row("pki3: cpu profile, seed 1", 0.85, 0.98), "val_mi_dcnn": 0.73, "val_mi_assign": 0.96}]
     t = experiments.straight_table(pd.DataFrame(rows)).set_index(["query", "method"])
     assert len(t) == 4                                   # KI and MI, DCNN and assignment; BioImLab pairs absent
     assert t.loc[("KI", "dcnn"), "difference"] == pytest.approx(0.01)
     assert t.loc[("MI", "dcnn"), "difference"] == pytest.approx(0.03)
+    # 0.90 and 0.92 over the unstraightened seeds: sd 0.02 / sqrt(2)
     assert t.loc[("MI", "dcnn"), "seed sd (without)"] == pytest.approx(0.02 / math.sqrt(2))
+    assert t.loc[("KI", "assign"), "seed sd (without)"] == pytest.approx(0.0)
     assert experiments.straight_table(pd.DataFrame(rows[:2])).empty
+
+
+def test_the_profile_straightens_and_every_earlier_recipe_is_pinned_without_it():
+    assert config.load("cpu").straighten
+    for name in experiments.VARIANTS:
+        earlier = "not straightened" in name or "64 px" in name
+        assert experiments.variant_config(name).straighten is not earlier, name

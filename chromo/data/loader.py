@@ -57,7 +57,7 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
     key = (cfg.digest(), dataset, str(root))
     if key not in _PREPARED:
         manifest, _ = build_manifest(dataset, root, synthetic_seed=cfg.seed,
-                                     header_cache=cfg.cache() / dataset / "headers.json")
+                                     header_cache=cfg.header_cache(dataset))
         splits = load_or_make(cfg, dataset, manifest)
         manifest = manifest.merge(splits[["cell", "split"]], on="cell", how="left")
         images, meta = build_cache(manifest, root, cfg.cache(), cfg.canvas, cfg.scale_mode, cfg.scale_quantile,
