@@ -1,9 +1,11 @@
-"""Command line: chromo data / train / features / classify / book."""
+"""Command line: chromo data / train / features / classify / runs / book / run-notebook."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -189,6 +191,29 @@ def cmd_run_notebook(args) -> int:
     return 0
 
 
+def cmd_runs_move(args) -> int:
+    """Move a run (or a folder of runs) and point the runs that start from it at the new place; warn about
+    the package's own source files that still name the old path (experiment variants name their sources)."""
+    from chromo.io import project_root
+    from chromo.run import move_runs
+
+    written, notes = move_runs(args.src, args.dst, args.root or project_root() / "runs")
+    print(f"moved {args.src} -> {args.dst}")
+    for cfg_file, changes in written:
+        for key, (old, new) in changes.items():
+            print(f"  {cfg_file}: {key} {old} -> {new}")
+    print(f"{len(written)} run{'s' if len(written) != 1 else ''} pointed at the new place")
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    old = Path(args.src).resolve()
+    with contextlib.suppress(ValueError):
+        old = old.relative_to(project_root().resolve())     # the spelling the package's sources use
+    for f in sorted((project_root() / "chromo").rglob("*.py")):
+        if re.search(r"(?<![\w/.-])" + re.escape(str(old)) + r"(?![\w.-])", f.read_text()):   # the folder, no longer name
+            print(f"note: {f.relative_to(project_root())} still names {old}; edit it to the new path", file=sys.stderr)
+    return 0
+
+
 def cmd_book(args) -> int:
     from chromo.pipeline import run_pipeline
 
@@ -238,6 +263,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace a non-empty OUT")
     p.add_argument("--skip-non-images", action="store_true", help="skip (and list) files that are not images")
     p.set_defaults(func=cmd_classify)
+
+    runs = sub.add_parser("runs", help="manage run directories").add_subparsers(dest="sub", required=True)
+    p = runs.add_parser("move", help="move a run (or a folder of runs) and rewrite the init_from / init_weights "
+                        "paths of the runs that start from it; refused while one is being trained")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--root", help="the folder searched for runs that start from SRC (default: the project's runs/, whatever a "
+                   "profile's runs_dir says)")
+    p.set_defaults(func=cmd_runs_move)
 
     p = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book")
     p.add_argument("--profile", default="cpu")

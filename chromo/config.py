@@ -40,6 +40,7 @@ class Config:
     vflip: bool = False                  # also vertical flips (which end is up stays ambiguous after orient)
     rotate_deg: float = 0.0              # optional small random rotation, degrees
     optics: float = 0.0                  # fraction of training images given microscope optics (augment.optics_batch)
+    optics_blur_scaled: bool = False     # its blur range times max(H, W) / 64, like simulate_mi's (else canvas px)
     tta: bool = False                    # average logits and features over the flips at inference
     # model and training
     backbone: str = "resnet50"           # EResNet backbone: the paper's resnet50; resnet18 for cpu budgets
@@ -176,7 +177,7 @@ NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty"
 
 # training settings added after runs were trained, with the value that means "off": left out of run_digest
 # at that value, so the runs trained before the setting existed (which behave exactly so) stay valid
-ADDED_LATER = {"optics": 0.0, "adapt_baselines": False, "straighten": False}
+ADDED_LATER = {"optics": 0.0, "adapt_baselines": False, "straighten": False, "optics_blur_scaled": False}
 
 # settings that change only some models: left out of the other models' run_digest
 MODEL_ONLY = {"adapt_baselines": ("alexnet", "vgg16")}

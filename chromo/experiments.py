@@ -37,6 +37,12 @@ SQUARE = {"canvas": 64, "epochs": {"default": 8, "bioimlab": 20}, "straighten": 
 PKI3_SQUARE_RUN = "runs/experiments/pki3-64-px-canvas-8-epochs/cpu/pki3/eresnet-u1c0"
 # the pki3 run of the 64 px recipe without the optics augmentation: the source of the BioImLab runs without it
 PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-64-px-canvas-no-optics-augmentation/cpu/pki3/eresnet-u1c0"
+# the optics augmentation's blur scaled with the canvas as the simulated MI's is (x max(H, W) / 64: 0.3-1.8 px on
+# 96 x 48 instead of 0.2-1.2), in the pki3 run and in the BioImLab run fine-tuned from it
+BLUR = {"optics_blur_scaled": True}
+PKI3_BLUR = "pki3: cpu profile, optics blur scaled with the canvas"
+PKI3_BLUR_RUN = "runs/experiments/pki3-cpu-profile-optics-blur-scaled-with-the-canvas/cpu/pki3/eresnet-u1c0"
+BIO_BLUR = "bioimlab: cpu profile, optics blur scaled with the canvas (in its pki3 source too)"
 # the baselines' budget in configs/cpu.yaml (about 4 training minutes each here) in EResNet epochs: the
 # EResNet trained on that budget is the fair partner of the baselines (chapter 07, the claims page)
 EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"
@@ -62,6 +68,7 @@ VARIANTS = {
     "pki3: cpu profile, no flip averaging": ("pki3", {}, "no-tta"),
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
+    PKI3_BLUR: ("pki3", BLUR, "run"),
     EQUAL_BUDGET: ("pki3", {"epochs": {"default": 2.1}}, "run"),
     PKI3_PLAIN: ("pki3", PLAIN, "run"),
     "pki3: not straightened, seed 1": ("pki3", {**PLAIN, "seed": 1}, "run"),
@@ -82,6 +89,7 @@ VARIANTS = {
     # seeds of the fine-tuning, each from the profile's pki3 run (the name would mean that seed's pki3 run)
     "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
     "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    BIO_BLUR: ("bioimlab", {**BLUR, "init_from": {"bioimlab": PKI3_BLUR_RUN}}, "run"),
     BIO_PLAIN: ("bioimlab", {**PLAIN, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
     "bioimlab: not straightened, seed 1": ("bioimlab", {**PLAIN, "seed": 1, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
     "bioimlab: not straightened, seed 2": ("bioimlab", {**PLAIN, "seed": 2, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),

@@ -153,7 +153,8 @@ def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -
     if run.last.exists():  # resume, on any number of processes (the state counts global batches)
         ck = load_checkpoint(run.last)
         if ck.get("config_digest") != s.digest:
-            raise CheckpointError(f"{run.last}: written by another config; delete {run} to start afresh")
+            raise CheckpointError(f"{run.last}: written by another config (the profile changed since it was trained); "
+                                  f"keep it with `chromo runs move {run} <new folder>` or delete {run}, then train afresh")
         _module(net).load_state_dict(ck["model"])
         center.load_state_dict(ck["center"])
         opt.load_state_dict(ck["optimizer"])
@@ -194,7 +195,8 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
         if cfg.flip or cfg.vflip:           # each image flipped and turned as in a one-process run
             x = flip_batch(x, gen, horizontal=cfg.flip, vertical=cfg.vflip, share=share)
         x = rotate_batch(x, cfg.rotate_deg, gen, share=share)
-        x = optics_batch(x, cfg.optics, gen, share=share)
+        x = optics_batch(x, cfg.optics, gen, share=share,
+                         blur_scale=max(x.shape[-2:]) / 64 if cfg.optics_blur_scaled else 1.0)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x, y = x.to(dev), labels[idx].to(dev)

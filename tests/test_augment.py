@@ -197,3 +197,24 @@ def test_optics_share_of_a_global_batch_equals_the_one_process_result():
         pos = np.arange(6)[rank::2]
         part = optics_batch(x[pos], 0.5, torch.Generator().manual_seed(1), share=(6, pos))
         assert torch.equal(part, whole[pos])
+
+
+def test_optics_blur_scale_multiplies_the_drawn_sigma(monkeypatch):
+    """optics_blur_scaled: sigma = U(OPTICS_BLUR) x blur_scale. With the range pinned to 0.5 px, no
+    down-sampling and no noise, blur_scale 2 is a Gaussian of sigma 1 px: a single bright pixel spreads to
+    exp(-1/2) of its centre at 1 px (hand-computed ratio of the separable kernel's taps)."""
+    from chromo.data import augment
+
+    monkeypatch.setattr(augment, "OPTICS_BLUR", (0.5, 0.5))
+    monkeypatch.setattr(augment, "OPTICS_DOWN", (1.0, 1.0))
+    monkeypatch.setattr(augment, "OPTICS_NOISE", (0.0, 0.0))
+    x = torch.zeros(1, 1, 15, 15)
+    x[0, 0, 7, 7] = 1.0
+    wide = augment.optics_batch(x, 1.0, torch.Generator().manual_seed(0), blur_scale=2.0)
+    k = augment._gauss_kernel(1.0)                                  # sigma 1: taps at 0 and 1 px
+    assert abs(float(k[len(k) // 2 + 1] / k[len(k) // 2]) - math.exp(-0.5)) < 1e-6
+    expect = (torch.outer(k, k) * 255).round() / 255              # the 2-D kernel, rounded to grey levels
+    r = len(k) // 2
+    assert torch.equal(wide[0, 0, 7 - r:8 + r, 7 - r:8 + r], expect)
+    narrow = augment.optics_batch(x, 1.0, torch.Generator().manual_seed(0))   # sigma 0.5: a tighter spot
+    assert narrow[0, 0, 7, 7] > wide[0, 0, 7, 7] and narrow[0, 0, 7, 9] < wide[0, 0, 7, 9]

@@ -208,6 +208,19 @@ def test_a_run_is_never_finished_without_best_pt(trained, tmp_path, capsys):
         train(cfg, "synthetic", MODEL, progress=False)
 
 
+def test_a_stale_last_checkpoint_of_a_changed_profile_is_refused_and_can_be_moved_aside(trained, tmp_path):
+    """The profile changed (lr) while a last.pt of the old one sits in the run folder: training refuses to
+    resume it, says how to keep it, and `chromo runs move` then lets the new profile train afresh."""
+    cfg, run = _copy(trained, tmp_path, lr=0.01)
+    before = _files(run)
+    with pytest.raises(CheckpointError, match=r"written by another config .*chromo runs move") as e:
+        train(cfg, "synthetic", MODEL, progress=False)
+    assert str(run / "last.pt") in str(e.value)
+    assert [f for f in _files(run) if f != ".lock"] == before     # nothing written or removed (the lock file stays)
+    assert cli.main(["runs", "move", str(run), str(tmp_path / "old-run"), "--root", str(tmp_path / "runs")]) == 0
+    assert not run.exists() and (tmp_path / "old-run" / "last.pt").exists()
+
+
 # --- 13: a folder as --manifest-out, a write that fails -------------------------------------------------------
 def test_manifest_out_pointing_at_a_folder(tmp_path, capsys):
     rc = cli.main(["data", "summary", "--config", "smoke", "--dataset", "synthetic", "--manifest-out", str(tmp_path)])

@@ -18,7 +18,7 @@ TRAINING = {
     "scale_mode": "per_image", "scale_quantile": 0.99, "max_cells": {"train": 8, "val": 6, "test": 6},
     "split_fractions": [0.7, 0.2, 0.1], "bioimlab_test_cells": 40, "rotate_deg": 5.0, "optics": 0.25, "dropout": 0.2,
     "patience": 3, "stem_maxpool": False, "bf16": False, "channels_last": False, "init_weights": "weights.pt",
-    "straighten": False,
+    "straighten": False, "optics_blur_scaled": True,
 }
 # Settings of the matching and evaluation only (LFV scale, LRd head size, distance, assignment penalties,
 # the low-confidence flag): the trained model is the same.
@@ -111,7 +111,7 @@ def test_a_setting_added_later_at_its_off_value_keeps_the_digests_of_earlier_run
     base = config.load("smoke", optics=0.0, straighten=False)
     assert base.optics == config.ADDED_LATER["optics"] == 0.0
     d = {k: v for k, v in base.to_dict().items()
-         if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines", "straighten")}
+         if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines", "straighten", "optics_blur_scaled")}
     d.update(epochs=base.epochs_for(RUN[1], RUN[0]), dataset=RUN[0], model=RUN[1],
              init_from=base.source_digest(*RUN))
     assert base.run_digest(*RUN) == config._sha(d)               # the digest as before the key existed

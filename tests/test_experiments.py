@@ -142,3 +142,15 @@ def test_the_profile_straightens_and_every_earlier_recipe_is_pinned_without_it()
     for name in experiments.VARIANTS:
         earlier = "not straightened" in name or "64 px" in name
         assert experiments.variant_config(name).straighten is not earlier, name
+
+
+def test_the_scaled_blur_variants_change_only_the_blur_and_the_bioimlab_one_starts_from_its_own_pki3_run():
+    cpu = config.load("cpu")
+    assert cpu.optics_blur_scaled is False
+    for name in experiments.VARIANTS:
+        assert experiments.variant_config(name).optics_blur_scaled == ("blur scaled" in name), name
+    bio = experiments.variant_config(experiments.BIO_BLUR)
+    assert bio.init_from == {"bioimlab": experiments.PKI3_BLUR_RUN}
+    src = experiments.variant_config(experiments.PKI3_BLUR)
+    assert experiments.PKI3_BLUR_RUN == f"{src.runs_dir}/cpu/pki3/eresnet-u1c0"     # the folder it trains in
+    assert experiments.seed_recipe(experiments.PKI3_BLUR) is None and experiments.seed_recipe(experiments.BIO_BLUR) is None

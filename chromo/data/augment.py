@@ -67,7 +67,8 @@ def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator, share=No
 
 # optics_batch's ranges: wider than simulate_mi's on a 64 px square (blur 0.4-1.0, down-sampling 0.55-0.85,
 # noise sd 6), so training covers the simulated MI's optics without being fitted to its exact ranges. The blur
-# is in canvas pixels: on the tall 96 x 48 canvas the simulation's blur scales to 0.6-1.5 px, partly beyond it
+# is in canvas pixels: on the tall 96 x 48 canvas the simulation's blur scales to 0.6-1.5 px, partly beyond it,
+# unless the profile scales it the same way (optics_blur_scaled: blur_scale = max(H, W) / 64, 0.3-1.8 px there)
 OPTICS_BLUR = (0.2, 1.2)        # Gaussian sigma, pixels
 OPTICS_DOWN = (0.5, 1.0)        # down-sampling factor (1: none)
 OPTICS_NOISE = (0.0, 8.0)       # noise sd, grey levels (of 255)
@@ -79,9 +80,9 @@ def _gauss_kernel(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
-def optics_batch(x: torch.Tensor, p: float, gen: torch.Generator, share=None) -> torch.Tensor:
+def optics_batch(x: torch.Tensor, p: float, gen: torch.Generator, share=None, blur_scale: float = 1.0) -> torch.Tensor:
     """Microscope optics on a random fraction `p` of a batch [B, 1, H, W] in [0, 1] (chromosome bright on
-    zero), as a training augmentation: for each chosen image, Gaussian blur (sigma ~ U(OPTICS_BLUR)),
+    zero), as a training augmentation: for each chosen image, Gaussian blur (sigma ~ U(OPTICS_BLUR) x blur_scale),
     bilinear down-sampling by ~ U(OPTICS_DOWN) and back, additive Gaussian noise (sd ~ U(OPTICS_NOISE) grey
     levels) on the chromosome and 2 px around it (where the data layer's orientation keeps the pixels of a
     query; the zero background stays zero), then rounding to grey levels. The same kind of degradation as
@@ -99,7 +100,7 @@ def optics_batch(x: torch.Tensor, p: float, gen: torch.Generator, share=None) ->
     h, w = x.shape[-2:]
     f = torch.nn.functional
     for i in torch.nonzero(u[0] < p).flatten().tolist():
-        sigma = OPTICS_BLUR[0] + float(u[1][i]) * (OPTICS_BLUR[1] - OPTICS_BLUR[0])
+        sigma = (OPTICS_BLUR[0] + float(u[1][i]) * (OPTICS_BLUR[1] - OPTICS_BLUR[0])) * blur_scale
         down = OPTICS_DOWN[0] + float(u[2][i]) * (OPTICS_DOWN[1] - OPTICS_DOWN[0])
         sd = OPTICS_NOISE[0] + float(u[3][i]) * (OPTICS_NOISE[1] - OPTICS_NOISE[0])
         k = _gauss_kernel(sigma)

@@ -96,16 +96,17 @@ def normalise(img: np.ndarray, dataset: str | None = None, orient: bool = False,
     a = normalise_polarity(img, dol)
     if not orient:
         return crop(a), 0.0
-    from chromo.data.orient import orient as _orient
-
-    o, angle = _orient(a)
-    return (_straight(o), angle) if straighten else (o, angle)
+    return upright(a, straighten)
 
 
-def _straight(obj: np.ndarray) -> np.ndarray:
-    from chromo.data.straighten import straighten
+def upright(a: np.ndarray, straighten: bool = False) -> tuple[np.ndarray, float]:
+    """The chromosome of a bright-on-zero image turned upright and cropped (data.orient) and, with
+    `straighten`, resampled along its centre line (data.straighten): (object, applied angle in degrees)."""
+    from chromo.data.orient import orient
+    from chromo.data.straighten import straighten as along_centre_line
 
-    return straighten(obj)[0]
+    o, angle = orient(a)
+    return (along_centre_line(o)[0] if straighten else o), angle
 
 
 def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12) -> np.ndarray:
@@ -129,13 +130,10 @@ def orient_canvas(images: np.ndarray, canvas=None, straighten: bool = False) -> 
     """Orientation of canvas images that are already at the dataset's scale (the simulated MI queries):
     each chromosome found, turned upright and centred again at the same scale, on `canvas` (default: the
     images' own shape). Returns (images, angles)."""
-    from chromo.data.orient import orient as _orient
-
     shape = images.shape[1:] if canvas is None else canvas_hw(canvas)
     out, angles = np.zeros((len(images), *shape), np.uint8), np.zeros(len(images), np.float32)
     for i, img in enumerate(images):
-        o, angles[i] = _orient(np.asarray(img))
-        o = _straight(o) if straighten else o
+        o, angles[i] = upright(np.asarray(img), straighten)
         out[i] = place(o, shape, 1.0)[0]
     return out, angles
 

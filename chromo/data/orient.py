@@ -91,7 +91,8 @@ def principal_angle(mask: np.ndarray) -> tuple[float, float]:
     return float(angle) + 0.0, float(np.sqrt((half_tr + disc) / lo))
 
 
-def _nonzero_box(a: np.ndarray) -> tuple[slice, slice]:
+def nonzero_box(a: np.ndarray) -> tuple[slice, slice]:
+    """(rows, cols) slices of the bounding box of the nonzero pixels of a 2-D array that has some."""
     rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
@@ -122,4 +123,4 @@ def orient(img: np.ndarray, min_angle: float = 2.0, min_elongation: float = 1.25
         sub = np.clip(np.rint(rot), 0, 255).astype(np.uint8)
     if not sub.any():                       # mask of pixels that were all 0 (flat image edge case)
         return sub, angle
-    return np.ascontiguousarray(sub[_nonzero_box(sub)]), angle
+    return np.ascontiguousarray(sub[nonzero_box(sub)]), angle

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from chromo.data.orient import find_chromosome
+from chromo.data.orient import nonzero_box, find_chromosome
 
 MIN_BEND = 0.25      # straighten only if the centre line leaves its chord by this fraction of the width ...
 MIN_BEND_PX = 2.0    # ... and by at least this many pixels
@@ -85,10 +85,9 @@ def straighten(img: np.ndarray) -> tuple[np.ndarray, float]:
     src = np.where(keep, img, 0).astype(np.float32)
     out = ndi.map_coordinates(src, [sy, sx], order=1, mode="constant", cval=0.0, prefilter=False)
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
-    if len(rows) == 0:
+    if not out.any():
         return img, b
-    return np.ascontiguousarray(out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]), b
+    return np.ascontiguousarray(out[nonzero_box(out)]), b
 
 
 def survey(rows, root, dataset: str) -> tuple[list, list, np.ndarray]:
