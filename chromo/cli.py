@@ -195,7 +195,7 @@ def cmd_runs_move(args) -> int:
     """Move a run (or a folder of runs) and point the runs that start from it at the new place; warn about
     the package's own source files that still name the old path (experiment variants name their sources)."""
     from chromo.io import project_root
-    from chromo.run import move_runs
+    from chromo.run import lexical_path, move_runs
 
     written, notes = move_runs(args.src, args.dst, args.root or project_root() / "runs")
     print(f"moved {args.src} -> {args.dst}")
@@ -205,9 +205,9 @@ def cmd_runs_move(args) -> int:
     print(f"{len(written)} run{'s' if len(written) != 1 else ''} pointed at the new place")
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    old = Path(args.src).resolve()
+    old = lexical_path(args.src)
     with contextlib.suppress(ValueError):
-        old = old.relative_to(project_root().resolve())     # the spelling the package's sources use
+        old = old.relative_to(lexical_path(project_root()))     # the spelling the package's sources use
     for f in sorted((project_root() / "chromo").rglob("*.py")):
         if re.search(r"(?<![\w/.-])" + re.escape(str(old)) + r"(?![\w.-])", f.read_text()):   # the folder, no longer name
             print(f"note: {f.relative_to(project_root())} still names {old}; edit it to the new path", file=sys.stderr)
@@ -265,8 +265,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_classify)
 
     runs = sub.add_parser("runs", help="manage run directories").add_subparsers(dest="sub", required=True)
-    p = runs.add_parser("move", help="move a run (or a folder of runs) and rewrite the init_from / init_weights "
-                        "paths of the runs that start from it; refused while one is being trained")
+    p = runs.add_parser("move", help="move a run (or a folder of runs) and rewrite the init_from paths of the runs "
+                        "that start from it, all or nothing; refused while one of them is being trained")
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--root", help="the folder searched for runs that start from SRC (default: the project's runs/, whatever a "

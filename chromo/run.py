@@ -250,7 +250,7 @@ def _runs_under(folder: Path) -> list[Path]:
     return sorted(p.parent for p in folder.rglob(Run.CONFIG) if (p.parent / Run.PROVENANCE).exists())
 
 
-def _lexical(p) -> Path:
+def lexical_path(p) -> Path:
     """An absolute path with '..' folded but symbolic links kept, as a user or a config spells it."""
     return Path(os.path.abspath(Path(p).expanduser()))
 
@@ -261,9 +261,9 @@ def _moved(value, src: Path, dst: Path) -> str | None:
     as spelled first (a symlinked runs/ stays relative), then with links resolved."""
     if not isinstance(value, str) or value in config_mod.DATASETS:
         return None
-    top = _lexical(config_mod.project_root())
+    top = lexical_path(config_mod.project_root())
     p = Path(value).expanduser()
-    old = _lexical(p if p.is_absolute() else top / p)
+    old = lexical_path(p if p.is_absolute() else top / p)
     if old == src or src in old.parents:
         new = dst / old.relative_to(src)
     elif old.resolve() == src.resolve() or src.resolve() in old.resolve().parents:
@@ -291,7 +291,7 @@ def move_runs(src, dst, root) -> tuple[list[tuple[Path, dict]], list[str]]:
     the run's identity, so rewriting it would make a finished run another one). provenance.json keeps the
     source path as it was when the run was trained: it is a record.
     Returns ([(config.yaml written, {setting: (old, new)})], notes)."""
-    src, dst, root = _lexical(src), _lexical(dst), _lexical(root)
+    src, dst, root = lexical_path(src), lexical_path(dst), lexical_path(root)
     if src.is_symlink():
         raise CheckpointError(f"{src}: is a symbolic link; move the folder it names ({src.resolve()}) instead")
     if not src.is_dir():

@@ -188,3 +188,20 @@ def test_a_run_moved_by_hand_breaks_the_runs_that_start_from_it(chain):
     assert not _is_done(kids[0])
     (root / "exp" / "by-hand").rename(root / "exp" / "source")
     assert _is_done(kids[0])
+
+
+def test_cli_names_the_package_sources_that_still_name_the_old_path(tmp_path, monkeypatch, capsys):
+    """Experiment variants name their source runs by path: after a move the command says which file to edit
+    (the folder itself, not a longer name that starts with it)."""
+    import chromo.io
+
+    monkeypatch.setattr(config, "project_root", lambda: tmp_path)
+    monkeypatch.setattr(chromo.io, "project_root", lambda: tmp_path)
+    _finished_run(tmp_path / "runs" / "exp" / "source" / "smoke" / "pki3" / MODEL, "pki3")
+    (tmp_path / "chromo").mkdir()
+    (tmp_path / "chromo" / "names_it.py").write_text('SRC = "runs/exp/source/smoke/pki3/eresnet-u1c0"\n')
+    (tmp_path / "chromo" / "longer.py").write_text('SRC = "runs/exp/source-other/smoke"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "move", "runs/exp/source", "runs/exp/moved"]) == 0
+    err = capsys.readouterr().err
+    assert "chromo/names_it.py still names runs/exp/source" in err and "longer.py" not in err
