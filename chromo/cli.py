@@ -200,8 +200,8 @@ def cmd_runs_move(args) -> int:
     written, notes = move_runs(args.src, args.dst, args.root or project_root() / "runs")
     print(f"moved {args.src} -> {args.dst}")
     for cfg_file, changes in written:
-        for key, (old, new) in changes.items():
-            print(f"  {cfg_file}: {key} {old} -> {new}")
+        for dataset, (old, new) in changes.items():
+            print(f"  {cfg_file}: init_from.{dataset} {old} -> {new}")
     print(f"{len(written)} run{'s' if len(written) != 1 else ''} pointed at the new place")
     for n in notes:
         print(f"note: {n}", file=sys.stderr)

@@ -410,4 +410,9 @@ def _note(text: str) -> None:
 
 
 def save(cfg: Config, path: Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=True))
+    save_values(cfg.to_dict(), path)
+
+
+def save_values(values: dict, path: Path) -> None:
+    """A run's config.yaml (or a profile's settings) written atomically, keys sorted."""
+    atomic_write_text(path, yaml.safe_dump(values, sort_keys=True))

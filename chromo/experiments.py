@@ -2,11 +2,14 @@
 
 Each variant is the cpu profile with a few settings changed (or one of its runs scored another way),
 trained into ``runs/experiments/<variant>/``; one row per variant goes to
-``book/results/cpu/experiments.csv``, which the reproducibility chapter shows. Choices are made on these
-numbers, never on the test split. Run them alone on the machine (the minutes are part of the result):
+``book/results/cpu/experiments.csv``, which the reproducibility chapter shows, and each trained variant's
+validation accuracy per epoch to ``book/results/cpu/curves.csv`` (chapter 11's curves, so that the book
+needs no experiment run to be rebuilt). Choices are made on these numbers, never on the test split. Run
+them alone on the machine (the minutes are part of the result):
 
     python -m chromo.experiments --list
     python -m chromo.experiments [--only NAME ...]
+    python -m chromo.experiments --record      # curves and hardware from the variant runs here, nothing trained
 """
 from __future__ import annotations
 
@@ -21,13 +24,21 @@ from chromo import config as config_mod
 MODEL = "eresnet-u1c0"
 PKI3_RUN = "runs/cpu/pki3/eresnet-u1c0"   # the cpu profile's pki3 run: the source of the profile's transfers
 
-PROFILE, PLAIN_RECIPE, SQUARE_RECIPE = "cpu profile", "not straightened", "64 px canvas"   # recipes with seed repeats
+# recipes with seed repeats
+PROFILE, SEVEN_RECIPE, PLAIN_RECIPE, SQUARE_RECIPE = "cpu profile", "7 epochs", "not straightened", "64 px canvas"
 SCRATCH = {"init_from": None}
 NO_ORIENT = {"orient": False, "vflip": False, "tta": False}
 NO_OPTICS = {"optics": 0.0}
+# the recipe before 14 pki3 epochs were adopted (the cpu profile until 2026-11-29, third reference run): the
+# tall canvas, straightened, 7 pki3 epochs; every variant named "7 epochs" keeps it (a BioImLab one starts
+# from its pki3 run and is fine-tuned for its own 20 epochs, as in the profile)
+SEVEN = {"epochs": {"default": 7, "bioimlab": 20}}
+PKI3_SEVEN = "pki3: 7 epochs"
+PKI3_SEVEN_RUN = "runs/experiments/pki3-7-epochs/cpu/pki3/eresnet-u1c0"     # the source of its BioImLab transfers
+BIO_SEVEN = "bioimlab: from the 7-epoch pki3 run"
 # the recipe before straightening was adopted (the cpu profile until 2026-11-29, second reference run): the
-# tall canvas without straightening; every variant named "not straightened" keeps it
-PLAIN = {"straighten": False}
+# tall canvas without straightening, 7 pki3 epochs; every variant named "not straightened" keeps it
+PLAIN = {"straighten": False, **SEVEN}
 # its pki3 run: the source of its BioImLab transfers
 PKI3_PLAIN_RUN = "runs/experiments/pki3-not-straightened/cpu/pki3/eresnet-u1c0"
 # the recipe before the tall canvas (the cpu profile until 2026-11-29, first reference run): a 64 px square,
@@ -38,14 +49,14 @@ PKI3_SQUARE_RUN = "runs/experiments/pki3-64-px-canvas-8-epochs/cpu/pki3/eresnet-
 # the pki3 run of the 64 px recipe without the optics augmentation: the source of the BioImLab runs without it
 PKI3_NO_OPTICS_RUN = "runs/experiments/pki3-64-px-canvas-no-optics-augmentation/cpu/pki3/eresnet-u1c0"
 # the optics augmentation's blur scaled with the canvas as the simulated MI's is (x max(H, W) / 64: 0.3-1.8 px on
-# 96 x 48 instead of 0.2-1.2), in the pki3 run and in the BioImLab run fine-tuned from it
+# 96 x 48 instead of 0.2-1.2), in the pki3 run and in the BioImLab run fine-tuned from it; on the 7-epoch recipe
 BLUR = {"optics_blur_scaled": True}
-PKI3_BLUR = "pki3: cpu profile, optics blur scaled with the canvas"
-PKI3_BLUR_RUN = "runs/experiments/pki3-cpu-profile-optics-blur-scaled-with-the-canvas/cpu/pki3/eresnet-u1c0"
-BIO_BLUR = "bioimlab: cpu profile, optics blur scaled with the canvas (in its pki3 source too)"
+PKI3_BLUR = "pki3: 7 epochs, optics blur scaled with the canvas"
+PKI3_BLUR_RUN = "runs/experiments/pki3-7-epochs-optics-blur-scaled-with-the-canvas/cpu/pki3/eresnet-u1c0"
+BIO_BLUR = "bioimlab: 7 epochs, optics blur scaled with the canvas (in its pki3 source too)"
 # the baselines' budget in configs/cpu.yaml (about 4 training minutes each here) in EResNet epochs: the
 # EResNet trained on that budget is the fair partner of the baselines (chapter 07, the claims page)
-EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"
+EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"     # the same run whatever the profile's epochs
 PLAIN_SHORT = "pki3: not straightened, at the baselines' budget (2.1 epochs)"
 # the 64 px recipe against its training minutes and resolution: the measurements that led to the tall canvas
 SQUARE_RUN = "pki3: 64 px canvas, 8 epochs"
@@ -57,18 +68,26 @@ NO_MAXPOOL = "pki3: 64 px canvas, no stem max-pool, 3 epochs"
 PKI3_PLAIN = "pki3: not straightened"
 BIO_PLAIN = "bioimlab: not straightened (transfer from pki3)"
 STRAIGHT_FROM_PLAIN = "bioimlab: straightened, from the unstraightened pki3 model"
-CURVES = (EQUAL_BUDGET, PKI3_PLAIN, PLAIN_SHORT, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)   # pki3 runs against training minutes
+# pki3 runs against training minutes (chapter 11's figure, beside the profile's own runs)
+CURVES = (PKI3_SEVEN, PKI3_BLUR, EQUAL_BUDGET, PKI3_PLAIN, PLAIN_SHORT, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)
+CURVE_COLUMNS = ["variant", "epoch", "epoch_s", "val_acc"]
 # the straightened runs beside the same recipe without straightening (chapter "Recognition"): (straightened, plain)
-STRAIGHT_PAIRS = (("pki3: cpu profile", PKI3_PLAIN),
+STRAIGHT_PAIRS = ((PKI3_SEVEN, PKI3_PLAIN),
                   (STRAIGHT_FROM_PLAIN, BIO_PLAIN),
-                  ("bioimlab: cpu profile (transfer from pki3)", BIO_PLAIN))
+                  (BIO_SEVEN, BIO_PLAIN))
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
     "pki3: cpu profile, no flip averaging": ("pki3", {}, "no-tta"),
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
-    PKI3_BLUR: ("pki3", BLUR, "run"),
+    # the 7-epoch recipe (rows trained before 14 epochs were adopted); "no flip averaging" and "unchanged" score
+    # its pki3 run, retrained in their own folders when reproduced
+    PKI3_SEVEN: ("pki3", SEVEN, "run"),
+    "pki3: 7 epochs, no flip averaging": ("pki3", SEVEN, "no-tta"),
+    "pki3: 7 epochs, seed 1": ("pki3", {**SEVEN, "seed": 1}, "run"),
+    "pki3: 7 epochs, seed 2": ("pki3", {**SEVEN, "seed": 2}, "run"),
+    PKI3_BLUR: ("pki3", {**SEVEN, **BLUR}, "run"),
     EQUAL_BUDGET: ("pki3", {"epochs": {"default": 2.1}}, "run"),
     PKI3_PLAIN: ("pki3", PLAIN, "run"),
     "pki3: not straightened, seed 1": ("pki3", {**PLAIN, "seed": 1}, "run"),
@@ -89,6 +108,11 @@ VARIANTS = {
     # seeds of the fine-tuning, each from the profile's pki3 run (the name would mean that seed's pki3 run)
     "bioimlab: cpu profile, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
     "bioimlab: cpu profile, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_RUN}}, "run"),
+    "bioimlab: the 7-epoch pki3 model unchanged": ("bioimlab", SEVEN, "pki3-model"),
+    BIO_SEVEN: ("bioimlab", {"init_from": {"bioimlab": PKI3_SEVEN_RUN}}, "run"),
+    f"{BIO_SEVEN}, no flip averaging": ("bioimlab", {"init_from": {"bioimlab": PKI3_SEVEN_RUN}}, "no-tta"),
+    f"{BIO_SEVEN}, seed 1": ("bioimlab", {"seed": 1, "init_from": {"bioimlab": PKI3_SEVEN_RUN}}, "run"),
+    f"{BIO_SEVEN}, seed 2": ("bioimlab", {"seed": 2, "init_from": {"bioimlab": PKI3_SEVEN_RUN}}, "run"),
     BIO_BLUR: ("bioimlab", {**BLUR, "init_from": {"bioimlab": PKI3_BLUR_RUN}}, "run"),
     BIO_PLAIN: ("bioimlab", {**PLAIN, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
     "bioimlab: not straightened, seed 1": ("bioimlab", {**PLAIN, "seed": 1, "init_from": {"bioimlab": PKI3_PLAIN_RUN}}, "run"),
@@ -139,6 +163,41 @@ def variant_run(name: str):
     return run if run.is_done(cfg, dataset, MODEL) else None
 
 
+def load_curves(cfg) -> pd.DataFrame:
+    """The trained variants' validation accuracy per epoch and the seconds of each epoch (curves.csv: one
+    row per variant and epoch; empty when none was recorded for the profile)."""
+    path = cfg.results() / "curves.csv"
+    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=CURVE_COLUMNS)
+
+
+def with_curves(curves: pd.DataFrame, names) -> pd.DataFrame:
+    """`curves` with the curve of each named variant taken from its run's log where that run is here and
+    finished with the variant's settings (variant_run); a variant trained elsewhere keeps its recorded curve.
+    Only trained variants ("run") have curves; the others score a run that has its own. A curve under a name
+    that is no longer a variant (renamed or removed) is dropped."""
+    curves = curves[curves["variant"].isin(VARIANTS)]
+    for name in names:
+        run = variant_run(name) if VARIANTS[name][2] == "run" else None
+        if run is None:
+            continue
+        log = run.log()[CURVE_COLUMNS[1:]].assign(variant=name)[CURVE_COLUMNS]
+        curves = pd.concat([curves[curves["variant"] != name], log], ignore_index=True)
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    return curves.sort_values(["variant", "epoch"], key=lambda c: c.map(order) if c.name == "variant" else c,
+                              ignore_index=True)
+
+
+def with_hardware(exp: pd.DataFrame) -> pd.DataFrame:
+    """`exp` with an empty hardware cell filled from its variant's run where that run is here (its
+    provenance.json); rows of runs trained elsewhere before the column existed stay empty (not recorded)."""
+    exp = exp.copy()
+    exp["hardware"] = exp["hardware"].astype(object) if "hardware" in exp else None    # all-empty reads as float
+    for i, name in exp["variant"].items():
+        if pd.isna(exp.at[i, "hardware"]) and name in VARIANTS and (run := variant_run(name)) is not None:
+            exp.at[i, "hardware"] = run.provenance().get("hardware")
+    return exp
+
+
 def score(net, cfg, dataset: str, split: str = "val") -> dict:
     """Mean per-cell accuracy (eq. 9) of DCNN and of the karyotype assignment on a split, for the native
     queries and, for pki3, the simulated MI ones."""
@@ -165,14 +224,17 @@ def load(cfg) -> pd.DataFrame:
 
 def seed_recipe(name: str) -> str | None:
     """The recipe a variant is, with another seed at most: PROFILE (the cpu profile's own settings),
-    PLAIN_RECIPE (the profile without straightening) or SQUARE_RECIPE (the 64 px recipe), the BioImLab runs of
-    each from that recipe's pki3 run; None for any other variant. The seed repeats of a recipe give its seed-to-seed spread."""
+    SEVEN_RECIPE (the profile with 7 pki3 epochs), PLAIN_RECIPE (that without straightening) or SQUARE_RECIPE
+    (the 64 px recipe), the BioImLab runs of each from that recipe's pki3 run; None for any other variant.
+    The seed repeats of a recipe give its seed-to-seed spread."""
     if name not in VARIANTS or VARIANTS[name][2] != "run":
         return None
     rest = {k: v for k, v in VARIANTS[name][1].items() if k != "seed"}
     source = rest.pop("init_from", None)
     if not rest and source in (None, {"bioimlab": PKI3_RUN}):
         return PROFILE
+    if (rest == SEVEN and source is None) or (not rest and source == {"bioimlab": PKI3_SEVEN_RUN}):
+        return SEVEN_RECIPE
     if rest == PLAIN and source in (None, {"bioimlab": PKI3_PLAIN_RUN}):
         return PLAIN_RECIPE
     if rest == SQUARE and source in (None, {"bioimlab": PKI3_SQUARE_RUN}):
@@ -200,10 +262,11 @@ def seed_spread(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
 def yardstick(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
     """The seed-to-seed spread that bounds the profile's numbers, per (dataset, method), for the native
     queries or those named by `query` (seed_spread): the profile's own where it has at least two seeds, else
-    the unstraightened recipe's, else the 64 px recipe's (named in the `recipe` column), else none."""
+    the 7-epoch recipe's, else the unstraightened recipe's, else the 64 px recipe's (named in the `recipe`
+    column), else none."""
     spread = seed_spread(exp, query)
     spread = spread[spread["seeds"] > 1]
-    order = {PROFILE: 0, PLAIN_RECIPE: 1, SQUARE_RECIPE: 2}
+    order = {PROFILE: 0, SEVEN_RECIPE: 1, PLAIN_RECIPE: 2, SQUARE_RECIPE: 3}
     best = spread.sort_values("recipe", key=lambda r: r.map(order)).groupby(["dataset", "method"]).head(1)
     return best.set_index(["dataset", "method"])
 
@@ -261,6 +324,7 @@ def run_variant(name: str) -> dict:
     row = {"variant": name, "dataset": dataset, "changes": json.dumps(changes) if changes else "",
            "scored": how, "seed": cfg.seed, "epochs": cfg.epochs_for(MODEL, dataset),
            "train_min": round(done["train_s"] / 60, 1) if how == "run" else 0.0,
+           "hardware": run.provenance().get("hardware", ""),           # the machine the minutes are from
            "best_val_acc_during_training": done["best_val_acc"], **score(net, cfg, dataset)}
     print(f"{name}: {row} ({time.time() - t:.0f} s)", flush=True)
     return row
@@ -273,9 +337,20 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="variant names (or unique prefixes) to run")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--record", action="store_true", help="from the variant runs found here, write curves.csv "
+                    "and fill the hardware column where it is empty (runs trained before either existed); train nothing")
     a = ap.parse_args(argv)
     if a.list:
         print("\n".join(VARIANTS))
+        return 0
+    results = config_mod.load("cpu").results()
+    if a.record:
+        curves = with_curves(load_curves(config_mod.load("cpu")), VARIANTS)
+        atomic_write_text(results / "curves.csv", curves.to_csv(index=False))
+        exp = with_hardware(load(config_mod.load("cpu")))
+        atomic_write_text(results / "experiments.csv", exp.to_csv(index=False))
+        print(f"wrote {results / 'curves.csv'} ({curves['variant'].nunique()} variants) and the hardware column "
+              f"({exp['hardware'].notna().sum()} of {len(exp)} rows known)")
         return 0
     unknown = [o for o in a.only or [] if not any(n.startswith(o) for n in VARIANTS)]
     if unknown:
@@ -283,14 +358,17 @@ def main(argv=None) -> int:
     # an exact name selects itself only; otherwise a prefix selects every variant it starts
     names = [n for n in VARIANTS if not a.only or n in a.only
              or any(n.startswith(o) and o not in VARIANTS for o in a.only)]
-    out = config_mod.load("cpu").results() / "experiments.csv"
+    out = results / "experiments.csv"
     old = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["variant"])
+    curves = load_curves(config_mod.load("cpu"))
     for n in names:
         row = pd.DataFrame([run_variant(n)])
         old = pd.concat([old[old["variant"] != n], row], ignore_index=True)
         old["order"] = old["variant"].map({v: i for i, v in enumerate(VARIANTS)})
         old = old.sort_values("order").drop(columns="order")
+        curves = with_curves(curves, [n])
         atomic_write_text(out, old.to_csv(index=False))   # after each variant: an interruption keeps the rest
+        atomic_write_text(results / "curves.csv", curves.to_csv(index=False))
     print(f"wrote {out}")
     return 0
 

@@ -290,7 +290,7 @@ def move_runs(src, dst, root) -> tuple[list[tuple[Path, dict]], list[str]]:
     under root whose config.yaml cannot be read, and an `init_weights` file inside src (its path is part of
     the run's identity, so rewriting it would make a finished run another one). provenance.json keeps the
     source path as it was when the run was trained: it is a record.
-    Returns ([(config.yaml written, {setting: (old, new)})], notes)."""
+    Returns ([(config.yaml written, {dataset: (old init_from, new)})], notes)."""
     src, dst, root = lexical_path(src), lexical_path(dst), lexical_path(root)
     if src.is_symlink():
         raise CheckpointError(f"{src}: is a symbolic link; move the folder it names ({src.resolve()}) instead")
@@ -316,8 +316,7 @@ def move_runs(src, dst, root) -> tuple[list[tuple[Path, dict]], list[str]]:
                 raise CheckpointError(f"{run / Run.CONFIG}: unreadable ({type(e).__name__}: {e}); nothing moved") from e
             notes.append(f"{run / Run.CONFIG}: unreadable, not checked for paths into {src}")
             continue
-        changes = {f"init_from.{d}": (v, new) for d, v in (values.get("init_from") or {}).items()
-                   if (new := _moved(v, src, dst))}
+        changes = {d: (v, new) for d, v in (values.get("init_from") or {}).items() if (new := _moved(v, src, dst))}
         if _moved(values.get("init_weights"), src, dst):
             notes.append(f"{run / Run.CONFIG}: init_weights {values['init_weights']} lies inside {src}; not rewritten "
                          "(the path is part of the run's identity)")
@@ -339,9 +338,8 @@ def move_runs(src, dst, root) -> tuple[list[tuple[Path, dict]], list[str]]:
         try:
             for run, text, values, changes, was_done in plan:
                 run = dst / run.relative_to(src) if run in inside else run
-                for key, (_, new) in changes.items():
-                    values["init_from"][key.split(".", 1)[1]] = new
-                atomic_write_text(run / Run.CONFIG, yaml.safe_dump(values, sort_keys=True))
+                values["init_from"].update({d: new for d, (_, new) in changes.items()})
+                config_mod.save_values(values, run / Run.CONFIG)
                 written.append((run / Run.CONFIG, text, changes))
                 if was_done and not _finished(run):
                     raise CheckpointError(f"{run}: no longer matches its done.json after the move")

@@ -88,12 +88,15 @@ def test_seed_recipes_are_the_profile_and_its_predecessors_with_their_own_transf
     recipe = experiments.seed_recipe
     assert recipe("pki3: cpu profile") == recipe("pki3: cpu profile, seed 2") == "cpu profile"
     assert recipe("bioimlab: cpu profile, seed 1") == "cpu profile"        # from the profile's pki3 run
+    assert recipe(experiments.PKI3_SEVEN) == recipe("pki3: 7 epochs, seed 2") == "7 epochs"
+    assert recipe(experiments.BIO_SEVEN) == recipe(f"{experiments.BIO_SEVEN}, seed 1") == "7 epochs"
     assert recipe("pki3: not straightened") == recipe("pki3: not straightened, seed 1") == "not straightened"
     assert recipe(experiments.BIO_PLAIN) == recipe("bioimlab: not straightened, seed 2") == "not straightened"
     # straightened fine-tuning from the unstraightened pki3 run is neither recipe
     assert recipe(experiments.STRAIGHT_FROM_PLAIN) is None
     assert recipe("bioimlab: 64 px canvas, seed 1") == recipe("pki3: 64 px canvas, 8 epochs") == "64 px canvas"
-    for other in ("pki3: cpu profile, no flip averaging", experiments.EQUAL_BUDGET, experiments.PLAIN_SHORT, experiments.LONGER,
+    for other in ("pki3: cpu profile, no flip averaging", "pki3: 7 epochs, no flip averaging", experiments.PKI3_BLUR,
+                  experiments.BIO_BLUR, experiments.EQUAL_BUDGET, experiments.PLAIN_SHORT, experiments.LONGER,
                   "bioimlab: 64 px canvas, no optics augmentation, seed 1", "no such variant"):
         assert recipe(other) is None, other
 
@@ -124,7 +127,7 @@ def test_variant_run_is_none_where_the_variant_was_not_trained(tmp_path, monkeyp
 def test_straight_table_pairs_each_straightened_run_with_its_plain_recipe():
     rows = [{**_row("pki3: not straightened", 0.94, 0.97), "val_mi_dcnn": 0.90, "val_mi_assign": 0.95},
             {**_row("pki3: not straightened, seed 1", 0.96, 0.97), "val_mi_dcnn": 0.92, "val_mi_assign": 0.95},
-            {**_row("pki3: cpu profile", 0.95, 0.98), "val_mi_dcnn": 0.93, "val_mi_assign": 0.96},
+            {**_row(experiments.PKI3_SEVEN, 0.95, 0.98), "val_mi_dcnn": 0.93, "val_mi_assign": 0.96},
             # the profile's own seeds never stand in for the spread of the recipe without straightening
             {**_row("pki3: cpu profile, seed 1", 0.85, 0.98), "val_mi_dcnn": 0.73, "val_mi_assign": 0.96}]
     t = experiments.straight_table(pd.DataFrame(rows)).set_index(["query", "method"])
@@ -154,3 +157,70 @@ def test_the_scaled_blur_variants_change_only_the_blur_and_the_bioimlab_one_star
     src = experiments.variant_config(experiments.PKI3_BLUR)
     assert experiments.PKI3_BLUR_RUN == f"{src.runs_dir}/cpu/pki3/eresnet-u1c0"     # the folder it trains in
     assert experiments.seed_recipe(experiments.PKI3_BLUR) is None and experiments.seed_recipe(experiments.BIO_BLUR) is None
+
+
+class _FakeRun:
+    def __init__(self, log):
+        self._log = log
+
+    def log(self):
+        return self._log
+
+
+def test_curves_come_from_the_runs_here_and_a_variant_trained_elsewhere_keeps_its_recorded_curve(monkeypatch):
+    here, elsewhere = experiments.PKI3_BLUR, experiments.SQUARE_RUN
+    log = pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.0], "val_acc": [0.5, 0.75], "epoch_s": [60.0, 61.5]})
+    monkeypatch.setattr(experiments, "variant_run", lambda name: _FakeRun(log) if name == here else None)
+    recorded = pd.DataFrame([[elsewhere, 1, 50.0, 0.4], [here, 1, 1.0, 0.1], [here, 2, 1.0, 0.2], [here, 3, 1.0, 0.3],
+                             ["pki3: a variant since renamed", 1, 9.0, 0.9]], columns=experiments.CURVE_COLUMNS)
+    out = experiments.with_curves(recorded, [here, elsewhere, "pki3: cpu profile, no flip averaging"])
+    assert list(out.columns) == experiments.CURVE_COLUMNS
+    mine = out[out["variant"] == here]
+    assert mine["val_acc"].tolist() == [0.5, 0.75] and mine["epoch_s"].tolist() == [60.0, 61.5]   # the run's log
+    assert out[out["variant"] == elsewhere]["val_acc"].tolist() == [0.4]                        # kept
+    assert out["variant"].tolist() == [here, here, elsewhere]                                   # VARIANTS order
+    assert len(experiments.with_curves(experiments.load_curves(_results_in_nowhere()), [elsewhere])) == 0
+
+
+def _results_in_nowhere():
+    cfg = config.load("cpu")
+    cfg.results_dir = "/nonexistent/results"
+    return cfg
+
+
+def test_the_curves_figure_names_only_variants_of_the_experiments_table():
+    assert set(experiments.CURVES) <= set(experiments.VARIANTS)
+    assert all(experiments.VARIANTS[n][0] == "pki3" and experiments.VARIANTS[n][2] == "run" for n in experiments.CURVES)
+
+
+def test_hardware_is_filled_only_where_empty_and_only_from_a_run_here(monkeypatch, tmp_path):
+    class Here:
+        def provenance(self):
+            return {"hardware": "CPU only: 2 cores, here"}
+
+    here, elsewhere, recorded = experiments.PKI3_BLUR, experiments.SQUARE_RUN, experiments.LONGER
+    monkeypatch.setattr(experiments, "variant_run", lambda name: Here() if name in (here, recorded) else None)
+    pd.DataFrame({"variant": [here, elsewhere, recorded], "hardware": ["", "", "CPU only: 2 cores, there"]}).to_csv(
+        tmp_path / "e.csv", index=False)                                   # empty cells read back as missing
+    exp = experiments.with_hardware(pd.read_csv(tmp_path / "e.csv"))
+    assert exp["hardware"].tolist()[0] == "CPU only: 2 cores, here"
+    assert pd.isna(exp["hardware"].tolist()[1])                          # not recorded: stays empty
+    assert exp["hardware"].tolist()[2] == "CPU only: 2 cores, there"     # never overwritten
+    no_column = experiments.with_hardware(pd.DataFrame({"variant": [here, elsewhere]}))
+    assert no_column["hardware"].tolist()[0] == "CPU only: 2 cores, here" and pd.isna(no_column["hardware"].tolist()[1])
+
+
+def test_the_7_epoch_recipe_is_the_profile_with_7_pki3_epochs_and_its_bioimlab_runs_start_from_its_pki3_run():
+    cpu = config.load("cpu")
+    assert cpu.epochs_for("eresnet-u1c0", "pki3") == 14
+    seven = experiments.variant_config(experiments.PKI3_SEVEN)
+    assert seven.epochs_for("eresnet-u1c0", "pki3") == 7
+    assert seven.epochs_for("eresnet-u1c0", "bioimlab") == cpu.epochs_for("eresnet-u1c0", "bioimlab") == 20
+    assert experiments.PKI3_SEVEN_RUN == f"{seven.runs_dir}/cpu/pki3/eresnet-u1c0"
+    for name in experiments.VARIANTS:     # every earlier recipe keeps 7 pki3 epochs (or its own)
+        if any(w in name for w in ("7 epochs", "7-epoch", "not straightened", "blur scaled")):
+            cfg, (dataset, _, how) = experiments.variant_config(name), experiments.VARIANTS[name]
+            if dataset == "pki3" or how == "pki3-model":          # the pki3 run it trains
+                assert cfg.epochs_for("eresnet-u1c0", "pki3") in (7, 2.1), name
+            elif "7-epoch" in name:                               # fine-tuned from the 7-epoch pki3 run
+                assert cfg.init_from == {"bioimlab": experiments.PKI3_SEVEN_RUN}, name

@@ -166,6 +166,7 @@ def test_a_failure_half_way_puts_everything_back(chain, monkeypatch):
         return real(path, text)
 
     monkeypatch.setattr(run_mod, "atomic_write_text", second_write_fails)
+    monkeypatch.setattr(config, "atomic_write_text", second_write_fails)     # config.save_values writes here
     with pytest.raises(OSError, match="No space left"):
         move_runs(root / "exp" / "source", root / "new" / "place", root)
     assert src.exists() and not (root / "new").exists() and _configs(root) == before
