@@ -54,7 +54,7 @@ BLUR = {"optics_blur_scaled": True}
 PKI3_BLUR = "pki3: 7 epochs, optics blur scaled with the canvas"
 PKI3_BLUR_RUN = "runs/experiments/pki3-7-epochs-optics-blur-scaled-with-the-canvas/cpu/pki3/eresnet-u1c0"
 BIO_BLUR = "bioimlab: 7 epochs, optics blur scaled with the canvas (in its pki3 source too)"
-# the baselines' budget in configs/cpu.yaml (about 4 training minutes each here) in EResNet epochs: the
+# the baselines' budget in configs/cpu.yaml (about 4 training minutes each on the Intel Xeon) in EResNet epochs: the
 # EResNet trained on that budget is the fair partner of the baselines (chapter 07, the claims page)
 EQUAL_BUDGET = "pki3: cpu profile at the baselines' budget (2.1 epochs)"     # the same run whatever the profile's epochs
 PLAIN_SHORT = "pki3: not straightened, at the baselines' budget (2.1 epochs)"
