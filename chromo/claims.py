@@ -78,7 +78,7 @@ def equal_budget_table(cfg, experiments: pd.DataFrame) -> pd.DataFrame:
         run = Run(cfg.run_dir("pki3", model))
         if model.startswith("eresnet") or not run.has_features("val", "ki"):
             continue
-        f = run.features("val", "ki")
+        f = run.features("val", "ki")    # assignment on -log p alone, as the experiments table scores it
         acc = dcnn_and_assignment(f["logits"], f["labels"], f["cells"], cfg.extra_penalty, cfg.missing_penalty)
         rows.append({"model": model, "epochs": cfg.epochs_for(model, "pki3"), "train min": round(_train_min(run.path), 1),
                      "val KI DCNN": acc["dcnn"], "val KI assignment": acc["assign"], "run": f"{cfg.profile}/pki3/{model}"})

@@ -26,9 +26,10 @@ import pandas as pd
 from chromo import CELL_SIZE, CLASSES, X, Y, class_name, device, karyotype
 from chromo.cell import predict_cell
 from chromo.data import manifest
-from chromo.data.canvas import DARK_ON_LIGHT, MARGIN, canvas_hw, normalise, place
+from chromo.data.canvas import DARK_ON_LIGHT, MARGIN, canvas_hw, normalise, object_areas, place
 from chromo.data.loader import NATIVE_QUERY
 from chromo.data.manifest import DataError
+from chromo.evaluate import size_costs
 from chromo.inference import predict
 from chromo.matching import label_feature_vectors
 from chromo.run import CheckpointError, Run
@@ -160,6 +161,7 @@ class Classifier:
         if val["features"].shape[1] != self.net.feature_dim:
             raise CheckpointError(f"{run}: validation features do not match the model; rerun `chromo features`")
         self.lfv = label_feature_vectors(val["features"], val["labels"], self.cfg.gamma)   # eq. 4
+        self.size_prior = run.size_prior()     # the assignment's relative-size prior, as in the evaluation
         self.dark_on_light = bool(self.prep.get("dark_on_light", DARK_ON_LIGHT.get(self.dataset, False)))
         self.run = run
 
@@ -193,8 +195,10 @@ class Classifier:
         canvas_images, crops, inverted = self.objects(images)
         logits, features = predict(self.net, canvas_images, self.cfg)
         metric = self.cfg.distance
+        size = size_costs({"areas": object_areas(canvas_images), "cells": np.zeros(len(files), int)},
+                          self.size_prior, str(self.run.path))
         c = predict_cell(logits, features, {metric: self.lfv}, self.cfg.beta, self.cfg.extra_penalty,
-                         self.cfg.missing_penalty)                   # the evaluation's path (chromo.cell)
+                         self.cfg.missing_penalty, size)             # the evaluation's path (chromo.cell)
         probs = c.probs
         top = np.argsort(-probs, 1)[:, :3]
         pred = c.assign

@@ -72,6 +72,8 @@ class Config:
     extra_penalty: float = 4.0           # karyotype assignment: cost of a chromosome in an extra slot
     missing_penalty: float = 4.0         # ... and of an empty normal slot
     low_confidence: float = 0.5          # flag a chromosome whose top probability is below this
+    size_prior: dict | None = None       # karyotype assignment: dataset -> weight of the relative-size prior
+                                         # (karyotype.size_cost; a dataset not named: 0, off)
     # where things go, relative to the project root unless absolute
     runs_dir: str = "runs"
     results_dir: str = "book/results"
@@ -136,6 +138,10 @@ class Config:
                 return int(n) if float(n).is_integer() else float(n)
         return 10
 
+    def size_prior_for(self, dataset: str) -> float:
+        """Weight of the karyotype assignment's relative-size prior for a data set (0: off)."""
+        return float((self.size_prior or {}).get(dataset, 0.0))
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -172,6 +178,7 @@ class Config:
 
 # settings that do not change a trained model
 NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty", "missing_penalty", "low_confidence",
+                "size_prior",
                 "runs_dir", "results_dir", "cache_dir", "data_dir", "threads", "profile"}
 
 
@@ -262,6 +269,7 @@ def validate(cfg: Config) -> Config:
 
 # --- checking settings -----------------------------------------------------------------------------
 _EXAMPLES = {"epochs": "{default: 8}", "max_cells": "{train: 16, val: 6, test: 6}", "init_from": "{bioimlab: pki3}",
+             "size_prior": "{pki3: 0.25}",
              "models": "{pki3: [eresnet-u1c0]}", "split_fractions": "[0.8, 0.1, 0.1]",
              "canvas": "[96, 48]"}
 _KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
@@ -302,7 +310,7 @@ def _range(name: str, v, ok: bool, what: str) -> None:
 def check_values(values: dict) -> None:
     """Refuse a setting of the wrong type or outside its range, with a message naming it and what it takes:
     types from the Config dataclass (an int is a number, a bool is not), then ranges, then the contents of
-    mappings (epochs, max_cells, models, init_from). Values are checked, never converted, so what is stored
+    mappings (epochs, max_cells, models, init_from, size_prior). Values are checked, never converted, so what is stored
     (and digested) is what was written."""
     types = {f.name: f.type for f in dataclasses.fields(Config)}
     for name, v in values.items():
@@ -382,6 +390,11 @@ def check_values(values: dict) -> None:
             raise ConfigError(f"models: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
         if not isinstance(names, (list, tuple)) or not all(isinstance(m, str) and m for m in names):
             raise ConfigError(f"models for {d} must be a list of model names such as [eresnet-u1c0], not {names!r}")
+    for d, w in (g("size_prior") or {}).items():
+        if d not in DATASETS:
+            raise ConfigError(f"size_prior: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+        if not _is(w, "float") or not (finite(w) and w >= 0):
+            raise ConfigError(f"size_prior for {d} must be a weight >= 0 (0: off), not {w!r}")
     init = g("init_from") or {}
     for d, src in init.items():
         if d not in DATASETS:

@@ -2,6 +2,7 @@
 the paper's wrong-prediction notation, karyotype-formula accuracy, and the records of metrics.json."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,10 @@ from sklearn.metrics import confusion_matrix
 from chromo import CLASSES, class_name, device, karyotype
 from chromo.cell import predict_cell
 from chromo.data.loader import NATIVE_QUERY
-from chromo.karyotype import assign_karyotype
+from chromo.karyotype import assign_karyotype, relative_size, size_cost
 from chromo.matching import (label_feature_vectors, label_redistribution, lfv_distances, neg_log_softmax,
                              predict_dcnn, predict_fvm)
-from chromo.run import Run
+from chromo.run import CheckpointError, Run
 
 def per_cell_accuracy(pred, true, cells) -> pd.Series:
     """Eq. 8: A_c = (1 / n_c) * sum_{i in c} [pred_i = true_i], for every cell c."""
@@ -82,26 +83,44 @@ def cell_accuracy(pred: pd.DataFrame) -> pd.Series:
     return per_cell_accuracy(pred["pred"], pred["label"], pred["cell"])
 
 
+def size_costs(f: dict, prior: dict | None, where: str = "features") -> np.ndarray | None:
+    """The relative-size cost [N, 24] of a feature dict's chromosomes (chromo.karyotype.size_cost, from
+    their areas relative to their cell), or None where the prior is absent or its weight 0."""
+    if not prior or not prior["weight"]:
+        return None
+    if "areas" not in f:
+        raise CheckpointError(f"{where}: no chromosome areas (extracted before the size prior existed); "
+                              "rerun `chromo features`")
+    return size_cost(relative_size(f["areas"], f["cells"]), prior, prior["weight"])
+
+
 def predictions(run, gamma: float = 1.0, beta: float = 40, metrics=("cosine", "euclid"),
                 extra_penalty: float = 4.0, missing_penalty: float = 4.0, split: str = "test") -> pd.DataFrame:
     """Every method's prediction for every test chromosome, long format: one row per
-    (chromosome, query, method, distance), with the cell, true label and, for LRd, the head flag."""
+    (chromosome, query, method, distance), with the cell, true label and, for LRd, the head flag. The
+    assignment uses the run's relative-size prior (Run.size_prior), as `chromo classify` does."""
     run = Run(run)
     native = NATIVE_QUERY[run.settings()[1]]
     feats = {q: run.features(split, q) for q in ("ki", "mi") if run.has_features(split, q)}  # each file once
+    if run.size_prior() is None:
+        warnings.warn(f"{run.path}: no {Run.SIZE_PRIOR} (features extracted before the size prior existed): the "
+                      f"assignment is on -log p alone; `chromo features --run {run.path}` writes it", stacklevel=2)
     return predictions_from(run.features("val", native), feats, native, gamma, beta, metrics,
-                            extra_penalty, missing_penalty)
+                            extra_penalty, missing_penalty, run.size_prior(), where=str(run.path))
 
 
 def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, beta: float = 40,
-                     metrics=("cosine", "euclid"), extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> pd.DataFrame:
-    """`predictions` on feature dicts (features, logits, labels, cells, paths): `val` makes the LFVs and the
-    FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own style.
-    Each cell goes through chromo.cell.predict_cell, as in `chromo classify`."""
+                     metrics=("cosine", "euclid"), extra_penalty: float = 4.0, missing_penalty: float = 4.0,
+                     size_prior: dict | None = None, where: str = "features") -> pd.DataFrame:
+    """`predictions` on feature dicts (features, logits, labels, cells, paths, areas): `val` makes the LFVs
+    and the FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own
+    style; `size_prior` (Run.size_prior) adds its cost to the assignment. Each cell goes through
+    chromo.cell.predict_cell, as in `chromo classify`."""
     lfv = label_feature_vectors(val["features"], val["labels"], gamma)      # eq. 4, the same for every metric
     out = []
     for q in feats:
         t = feats[q]
+        size = size_costs(t, size_prior, f"{where} ({q} features)")
         base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
         n = len(base)
         dcnn, assigned = np.zeros(n, int), np.zeros(n, int)
@@ -111,7 +130,7 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
         head = {metric: np.zeros(n, bool) for metric in metrics}
         for _, idx in _by_cell(t["cells"]):
             c = predict_cell(t["logits"][idx], t["features"][idx], {metric: lfv for metric in metrics}, beta,
-                             extra_penalty, missing_penalty)
+                             extra_penalty, missing_penalty, None if size is None else size[idx])
             dcnn[idx], assigned[idx] = c.dcnn, c.assign
             for metric in metrics:
                 first[metric][idx], dmin[metric][idx] = c.lfv[metric], c.min_distance[metric]
@@ -184,11 +203,14 @@ def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
     return pd.DataFrame(rows)
 
 
-def dcnn_and_assignment(logits, labels, cells, extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> dict:
-    """Mean per-cell accuracy (eq. 9) of the softmax argmax (DCNN) and of the karyotype assignment."""
+def dcnn_and_assignment(logits, labels, cells, extra_penalty: float = 4.0, missing_penalty: float = 4.0,
+                        size=None) -> dict:
+    """Mean per-cell accuracy (eq. 9) of the softmax argmax (DCNN) and of the karyotype assignment (its cost
+    plus `size` [N, 24], the relative-size cost, where given)."""
     nll, assigned = neg_log_softmax(logits), np.zeros(len(labels), int)
+    cost = nll if size is None else nll + size
     for _, idx in _by_cell(cells):
-        assigned[idx] = assign_karyotype(nll[idx], extra_penalty, missing_penalty)["labels"]
+        assigned[idx] = assign_karyotype(cost[idx], extra_penalty, missing_penalty)["labels"]
     return {"dcnn": mean_cell_accuracy(predict_dcnn(logits), labels, cells),
             "assign": mean_cell_accuracy(assigned, labels, cells)}
 
@@ -198,22 +220,54 @@ PENALTIES = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 def penalty_sweep(run: Path, penalties=PENALTIES, split: str = "val") -> pd.DataFrame:
     """The karyotype assignment's extra and missing penalties, every pair of `penalties`, scored on a split's
-    native queries (the validation split by default, where the penalties are chosen): mean per-cell accuracy
-    (eq. 9) and the share of cells whose whole formula is right. Columns extra_penalty, missing_penalty,
-    accuracy, formula_accuracy."""
+    native queries (the validation split by default, where the penalties are chosen), with the run's
+    relative-size prior: mean per-cell accuracy (eq. 9) and the share of cells whose whole formula is right.
+    Columns extra_penalty, missing_penalty, accuracy, formula_accuracy."""
     run = Run(run)
     f = run.features(split, NATIVE_QUERY[run.settings()[1]])
-    nll, rows = neg_log_softmax(f["logits"]), []
-    cells = list(_by_cell(f["cells"]))
+    size = size_costs(f, run.size_prior(), str(run.path))
+    cost = neg_log_softmax(f["logits"]) + (0 if size is None else size)
+    rows = []
     for extra in penalties:
         for missing in penalties:
-            acc, right = [], []
-            for _, idx in cells:
-                labels = np.asarray(assign_karyotype(nll[idx], extra, missing)["labels"])
-                acc.append(float((labels == f["labels"][idx]).mean()))
-                right.append(karyotype.formula(labels) == karyotype.formula(f["labels"][idx]))
-            rows.append({"extra_penalty": extra, "missing_penalty": missing, "accuracy": float(np.mean(acc)),
-                         "formula_accuracy": float(np.mean(right))})
+            rows.append({"extra_penalty": extra, "missing_penalty": missing,
+                         **_assignment_scores(cost, f["labels"], f["cells"], extra, missing)})
+    return pd.DataFrame(rows)
+
+
+def _assignment_scores(cost, labels, cells, extra: float, missing: float) -> dict:
+    """Mean per-cell accuracy (eq. 9) and formula accuracy of the karyotype assignment on `cost` [N, 24]."""
+    acc, right = [], []
+    for _, idx in _by_cell(cells):
+        got = np.asarray(assign_karyotype(cost[idx], extra, missing)["labels"])
+        acc.append(float((got == labels[idx]).mean()))
+        right.append(karyotype.formula(got) == karyotype.formula(labels[idx]))
+    return {"accuracy": float(np.mean(acc)), "formula_accuracy": float(np.mean(right))}
+
+
+SIZE_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)
+
+
+def size_prior_sweep(run: Path, weights=SIZE_WEIGHTS, extra_penalty: float = 4.0, missing_penalty: float = 4.0,
+                     split: str = "val") -> pd.DataFrame:
+    """The weight of the assignment's relative-size prior (karyotype.size_cost; 0: off), each of `weights`,
+    scored on every query style of a split (the validation split by default, where the weight is chosen):
+    columns query, weight, accuracy (eq. 9), formula_accuracy."""
+    run = Run(run)
+    prior = run.size_prior()
+    if prior is None:
+        raise CheckpointError(f"{run.path}: no size_prior.json; rerun `chromo features --run {run.path}`")
+    rows = []
+    for q in ("ki", "mi"):
+        if not run.has_features(split, q):
+            continue
+        f = run.features(split, q)
+        nll = neg_log_softmax(f["logits"])
+        for w in weights:
+            size = size_costs(f, {**prior, "weight": w}, str(run.path))
+            cost = nll if size is None else nll + size
+            rows.append({"query": q, "weight": w,
+                         **_assignment_scores(cost, f["labels"], f["cells"], extra_penalty, missing_penalty)})
     return pd.DataFrame(rows)
 
 
@@ -224,17 +278,22 @@ MI_ABLATION = {"none (KI)": (), "rotate": ("rotate",), "rotate + bend": ("rotate
 
 def mi_ablation(run: Path, split: str = "test") -> pd.DataFrame:
     """The simulated MI queries built one factor at a time (data.augment.simulate_mi), each normalised as
-    the run's images are, scored with the run's model: which factor costs what."""
+    the run's images are, scored with the run's model (the assignment with the run's relative-size prior):
+    which factor costs what."""
+    from chromo.data.canvas import object_areas
     from chromo.data.loader import mi_queries, prepare
     from chromo.inference import predict
 
     run = Run(run)
     cfg, dataset, _ = run.settings()
     net, _ = run.load_model(device())
+    prior = run.size_prior()
     s = prepare(cfg, dataset, progress=False).split(split)
     rows = []
     for name, factors in MI_ABLATION.items():
         imgs = s.images if not factors else mi_queries(s.images, cfg, factors)
-        acc = dcnn_and_assignment(predict(net, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty, cfg.missing_penalty)
+        size = size_costs({"areas": object_areas(imgs), "cells": s.cells}, prior, str(run.path))
+        acc = dcnn_and_assignment(predict(net, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty,
+                                  cfg.missing_penalty, size)
         rows.append({"factors": name, "DCNN": acc["dcnn"], "assignment": acc["assign"]})
     return pd.DataFrame(rows).set_index("factors")

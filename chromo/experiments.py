@@ -200,7 +200,9 @@ def with_hardware(exp: pd.DataFrame) -> pd.DataFrame:
 
 def score(net, cfg, dataset: str, split: str = "val") -> dict:
     """Mean per-cell accuracy (eq. 9) of DCNN and of the karyotype assignment on a split, for the native
-    queries and, for pki3, the simulated MI ones."""
+    queries and, for pki3, the simulated MI ones. The assignment is on -log p alone: this table compares
+    recipes of the network; the relative-size prior (cfg.size_prior) is chosen and measured on its own
+    (chromo.evaluate.size_prior_sweep, chapter 8)."""
     from chromo.data.loader import NATIVE_QUERY, mi_queries, prepare
     from chromo.evaluate import dcnn_and_assignment
     from chromo.inference import predict

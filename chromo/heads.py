@@ -122,7 +122,7 @@ def table4(run: Path, cfg=None, variants=TABLE4_VARIANTS, epochs: int = 15, beta
         val = apply_head(head, f["val"][native])
         test = {q: apply_head(head, d) for q, d in f["test"].items()}
         pred = predictions_from(val, test, native, cfg.gamma, beta, ("cosine",), cfg.extra_penalty,
-                                cfg.missing_penalty)
+                                cfg.missing_penalty, Run(run).size_prior(), str(run))
         for (q, method), g in pred[pred["method"] != "fvm"].groupby(["query", "method"]):
             rows.append({"variant": v, "query": q, "method": method,
                          "accuracy": mean_cell_accuracy(g["pred"], g["label"], g["cell"]),

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 
 from chromo import N_CLASSES, device
+from chromo.data.canvas import object_areas
 from chromo.data.loader import NATIVE_QUERY, batches, mi_queries, prepare, to_tensor
+from chromo.karyotype import fit_size_model, relative_size
 from chromo.run import Run
 
 
@@ -41,16 +43,31 @@ def predict(net, images: np.ndarray, cfg, batch_size: int = 256) -> tuple[np.nda
     return torch.cat(logits).numpy(), torch.cat(feats).numpy()
 
 
+def fit_size_prior(prep, weight: float) -> dict:
+    """The relative-size prior of the karyotype assignment (chromo.karyotype.size_cost), its per-class model
+    fitted on the training split's chromosomes (areas on the canvas, relative to their cell's median)."""
+    tr = prep.split("train")
+    rel = relative_size(object_areas(tr.images), tr.cells)
+    return {"weight": float(weight), **fit_size_model(rel, tr.labels),
+            "fitted_on": f"{prep.dataset} training split: {len(tr)} chromosomes, {len(np.unique(tr.cells))} cells"}
+
+
 def extract_features(run, split: str = "test", progress: bool = True, queries=None,
-                     cell_every: int = 1) -> list:
-    """Features, logits, labels, cells of one split, for each query style of the dataset: the native one
-    (KI for pki3, MI for bioimlab) and, for KI data, simulated MI versions of the same chromosomes
-    (`queries`, e.g. ("ki",), limits the styles; `cell_every` = k keeps every k-th cell in sorted order).
-    Written as the run's feature files; returns their paths."""
+                     cell_every: int = 1, size_prior: float | None = None) -> list:
+    """Features, logits, labels, cells and chromosome areas (data.canvas.object_areas) of one split, for each
+    query style of the dataset: the native one (KI for pki3, MI for bioimlab) and, for KI data, simulated MI
+    versions of the same chromosomes (`queries`, e.g. ("ki",), limits the styles; `cell_every` = k keeps
+    every k-th cell in sorted order). Written as the run's feature files; returns their paths. The run's
+    size_prior.json (Run.size_prior) is written too, with weight `size_prior` (None: the weight it has, else
+    the run's config's)."""
     run = Run(run)
     cfg, dataset, _ = run.settings()
     net, _ = run.load_model(device())
-    s = prepare(cfg, dataset, progress).split(split)
+    prep = prepare(cfg, dataset, progress)
+    s = prep.split(split)
+    if size_prior is None:         # keep the weight the run has, else take its config's
+        size_prior = (run.size_prior() or {}).get("weight", cfg.size_prior_for(dataset))
+    run.save_size_prior(fit_size_prior(prep, size_prior))
     if cell_every > 1:
         keep = np.isin(s.cells, np.unique(s.cells)[::cell_every])
         s = type(s)(s.images[keep], s.labels[keep], s.cells[keep], s.paths[keep], s.index[keep])
@@ -64,5 +81,5 @@ def extract_features(run, split: str = "test", progress: bool = True, queries=No
         logits, feats = predict(net, imgs, cfg)
         name = split if cell_every == 1 else f"{split}-every{cell_every}"   # a subset never takes the full name
         out.append(run.save_features(name, q, features=feats, logits=logits, labels=s.labels, cells=s.cells,
-                                     paths=s.paths, index=s.index))
+                                     paths=s.paths, index=s.index, areas=object_areas(imgs)))
     return out

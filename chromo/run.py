@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from chromo import N_CLASSES
 from chromo import config as config_mod
 from chromo.io import atomic_savez, atomic_torch_save, atomic_write_json, atomic_write_text, stale_temporaries
 
@@ -54,6 +55,7 @@ class Run:
 
     CONFIG, PROVENANCE, LOG = "config.yaml", "provenance.json", "log.csv"
     LAST, BEST, DONE, LOCK = "last.pt", "best.pt", "done.json", ".lock"
+    SIZE_PRIOR = "size_prior.json"   # written with the features (chromo.inference), not by training
     OWN_FILES = (BEST, LAST, LOG, DONE, CONFIG, PROVENANCE)   # written by training, under the lock
 
     def __init__(self, path):
@@ -186,6 +188,25 @@ class Run:
 
     def save_features(self, split: str, query: str, **arrays) -> Path:
         return atomic_savez(self.features_path(split, query), **arrays)
+
+    def save_size_prior(self, record: dict) -> Path:
+        return atomic_write_json(self.path / self.SIZE_PRIOR, record)
+
+    def size_prior(self) -> dict | None:
+        """The karyotype assignment's relative-size prior of this run (size_prior.json, written with the
+        features: weight, and the per-class model of chromo.karyotype.size_cost), or None: a run whose
+        features were extracted before the prior existed assigns on -log p alone."""
+        path = self.path / self.SIZE_PRIOR
+        if not path.exists():
+            return None
+        try:
+            rec = json.loads(path.read_text())
+            if len(rec["mean"]) != N_CLASSES or len(rec["sd"]) != N_CLASSES or not rec["weight"] >= 0:
+                raise ValueError("24 means, 24 standard deviations and a weight >= 0 expected")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: unreadable size prior ({type(e).__name__}: {e}); rerun "
+                                  f"`chromo features --run {self.path}`") from e
+        return rec
 
     @contextlib.contextmanager
     def lock(self):

@@ -21,9 +21,9 @@ TRAINING = {
     "straighten": False, "optics_blur_scaled": True,
 }
 # Settings of the matching and evaluation only (LFV scale, LRd head size, distance, assignment penalties,
-# the low-confidence flag): the trained model is the same.
+# the low-confidence flag, the assignment's relative-size prior): the trained model is the same.
 ANALYSIS = {"gamma": 1.5, "beta": 30, "distance": "euclid", "extra_penalty": 2.0, "missing_penalty": 6.0,
-            "low_confidence": 0.3}
+            "low_confidence": 0.3, "size_prior": {"pki3": 1.0}}
 # Where things go and how many threads: the same model either way.
 PLACES = {"runs_dir": "elsewhere/runs", "results_dir": "elsewhere/results", "cache_dir": "elsewhere/cache",
           "data_dir": "/some/other/data", "threads": 1, "profile": "renamed"}

@@ -126,6 +126,12 @@ def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12)
     return length / scale if scale else length
 
 
+def object_areas(images: np.ndarray, threshold: int = 12) -> np.ndarray:
+    """Area of the chromosome on each canvas [N, H, W]: its pixels above `threshold`, in canvas pixels (one
+    scale per data set, so areas compare within a cell; karyotype.relative_size divides out the cell)."""
+    return (np.asarray(images) > threshold).sum(axis=(1, 2)).astype(np.float64)
+
+
 def orient_canvas(images: np.ndarray, canvas=None, straighten: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Orientation of canvas images that are already at the dataset's scale (the simulated MI queries):
     each chromosome found, turned upright and centred again at the same scale, on `canvas` (default: the
