@@ -306,6 +306,40 @@ def straight_table(exp: pd.DataFrame) -> pd.DataFrame:
                                        "difference", "seed sd (without)"])
 
 
+# The recognition targets the project set itself (issue 10), each beside the public figure it was set
+# against; `targets_table` puts the reference run's test numbers beside them.
+TARGETS = [  # (dataset, query, method, target, public anchor)
+    ("pki3", "ki", "dcnn", 0.975, "Varifocal-Net 0.98 per chromosome (G-band, private)"),
+    ("pki3", "ki", "assign", 0.990, "KaryoNet 0.9958 per-cell assignment (G-band, private)"),
+    ("pki3", "ki", "formula", 0.97, "(ours: exact karyotype formula)"),
+    ("pki3", "mi", "dcnn", 0.92, "the paper: LFV + LRd on MI 0.9472 (real microscope images)"),
+    ("pki3", "mi", "assign", 0.97, "the paper: LFV + LRd on MI 0.9472 (real microscope images)"),
+    ("bioimlab", "mi", "dcnn", 0.93, "Poletti 2012: 0.94 with class reassignment"),
+    ("bioimlab", "mi", "assign", 0.975, "Al-Kharraz 2021: 0.9701 (ensemble of three CNNs)"),
+]
+METHOD_NAME = {"dcnn": "DCNN", "assign": "assignment", "formula": "formula exact (share of cells)"}
+
+
+def targets_table(metrics: dict) -> pd.DataFrame:
+    """Each recognition target (TARGETS) beside the run's test number from metrics.json (mean per-cell
+    accuracy, eq. 9, of the EResNet; the formula: share of test cells whose karyotype formula is exact), and
+    whether it is met; NaN where the run has no such number (a data set it does not train)."""
+    recs = pd.DataFrame(metrics.get("records", []))
+    rows = []
+    for dataset, query, method, target, anchor in TARGETS:
+        if method == "formula":
+            ours = metrics.get("karyotype", {}).get(dataset, {}).get("formula_accuracy", float("nan"))
+        else:
+            hit = recs[(recs["dataset"] == dataset) & (recs["query"] == query) & (recs["method"] == method)
+                       & (recs["model"] == MODEL)] if len(recs) else recs
+            ours = float(hit["accuracy_mean_cell"].iloc[0]) if len(hit) else float("nan")
+        style = {"ki": "KI", "mi": "MI" if dataset == "bioimlab" else "simulated MI"}[query]
+        rows.append({"data": f"{dataset}, {style}", "measure": METHOD_NAME[method], "target": target,
+                     "ours (test)": ours, "met": bool(ours >= target) if ours == ours else None,
+                     "public figure it was set against": anchor})
+    return pd.DataFrame(rows)
+
+
 def run_variant(name: str) -> dict:
     import json
 

@@ -224,3 +224,23 @@ def test_the_7_epoch_recipe_is_the_profile_with_7_pki3_epochs_and_its_bioimlab_r
                 assert cfg.epochs_for("eresnet-u1c0", "pki3") in (7, 2.1), name
             elif "7-epoch" in name:                               # fine-tuned from the 7-epoch pki3 run
                 assert cfg.init_from == {"bioimlab": experiments.PKI3_SEVEN_RUN}, name
+
+
+def test_targets_table_reads_the_run_and_says_met_or_not():
+    """Each target beside the run's number: met at or above it, missed below, None where not measured."""
+    from chromo.experiments import TARGETS, targets_table
+
+    rec = lambda d, q, m, a: {"dataset": d, "query": q, "method": m, "model": "eresnet-u1c0",  # noqa: E731
+                              "distance": None, "accuracy_mean_cell": a}
+    metrics = {"records": [rec("pki3", "ki", "dcnn", 0.975), rec("pki3", "ki", "assign", 0.95),
+                           {**rec("pki3", "ki", "dcnn", 0.1), "model": "alexnet"}],   # another model: ignored
+               "karyotype": {"pki3": {"formula_accuracy": 0.5}}}
+    t = targets_table(metrics)
+    assert len(t) == len(TARGETS)
+    row = t.set_index(["data", "measure"])
+    assert row.loc[("pki3, KI", "DCNN"), "met"] is True and row.loc[("pki3, KI", "DCNN"), "ours (test)"] == 0.975
+    assert row.loc[("pki3, KI", "assignment"), "met"] is False
+    assert row.loc[("pki3, KI", "formula exact (share of cells)"), "ours (test)"] == 0.5
+    bio = row.loc[("bioimlab, MI", "assignment")]
+    assert bio["met"] is None and bio["ours (test)"] != bio["ours (test)"]     # not measured: NaN
+    assert targets_table({})["met"].isna().all()
