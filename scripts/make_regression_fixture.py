@@ -3,8 +3,8 @@
 The fixture is a fixed input for the analysis chapters (03-08, 10): their regression then compares float64
 matching and evaluation on the same features everywhere, not the numerics of a short bf16 training run
 that differ between CPUs. Run after `chromo book --profile smoke --no-build` (which trains the smoke runs
-and extracts their features); `make regress-fixture` does both. Only config, provenance and feature files
-are copied (no checkpoint, no image).
+and extracts their features); `make regress-fixture` does both. Only config, provenance, the size prior
+(size_prior.json) and feature files are copied (no checkpoint, no image).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from chromo import config as config_mod
 from chromo.data.loader import NATIVE_QUERY
 
-KEEP = ("config.yaml", "provenance.json")
+KEEP = ("config.yaml", "provenance.json", "size_prior.json")
 
 
 def main() -> int:
