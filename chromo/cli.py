@@ -251,7 +251,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="eresnet-u1c0")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("features", help="features, logits, labels and cells of a split, to files in the run")
+    p = sub.add_parser("features", help="features, logits, labels, cells and chromosome areas of a split, to files in the run, "
+                       "and the run's size_prior.json (the assignment's relative-size prior)")
     p.add_argument("--run", required=True)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.set_defaults(func=cmd_features)

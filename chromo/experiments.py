@@ -379,11 +379,12 @@ def main(argv=None) -> int:
     if a.list:
         print("\n".join(VARIANTS))
         return 0
-    results = config_mod.load("cpu").results()
+    cfg = config_mod.load("cpu")
+    results = cfg.results()
     if a.record:
-        curves = with_curves(load_curves(config_mod.load("cpu")), VARIANTS)
+        curves = with_curves(load_curves(cfg), VARIANTS)
         atomic_write_text(results / "curves.csv", curves.to_csv(index=False))
-        exp = with_hardware(load(config_mod.load("cpu")))
+        exp = with_hardware(load(cfg))
         atomic_write_text(results / "experiments.csv", exp.to_csv(index=False))
         print(f"wrote {results / 'curves.csv'} ({curves['variant'].nunique()} variants) and the hardware column "
               f"({exp['hardware'].notna().sum()} of {len(exp)} rows known)")
@@ -395,8 +396,8 @@ def main(argv=None) -> int:
     names = [n for n in VARIANTS if not a.only or n in a.only
              or any(n.startswith(o) and o not in VARIANTS for o in a.only)]
     out = results / "experiments.csv"
-    old = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["variant"])
-    curves = load_curves(config_mod.load("cpu"))
+    old = load(cfg)
+    curves = load_curves(cfg)
     for n in names:
         row = pd.DataFrame([run_variant(n)])
         old = pd.concat([old[old["variant"] != n], row], ignore_index=True)
