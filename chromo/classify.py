@@ -195,7 +195,8 @@ class Classifier:
         canvas_images, crops, inverted = self.objects(images)
         logits, features = predict(self.net, canvas_images, self.cfg)
         metric = self.cfg.distance
-        size = size_costs({"areas": object_areas(canvas_images), "cells": np.zeros(len(files), int)},
+        areas = np.where([max(cr.shape) > self.max_side() for cr in crops], 0.0, object_areas(canvas_images))
+        size = size_costs({"areas": areas, "cells": np.zeros(len(files), int)},   # shrunk: size not comparable
                           self.size_prior, str(self.run.path))
         c = predict_cell(logits, features, {metric: self.lfv}, self.cfg.beta, self.cfg.extra_penalty,
                          self.cfg.missing_penalty, size)             # the evaluation's path (chromo.cell)

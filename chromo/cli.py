@@ -157,7 +157,7 @@ def cmd_train(args) -> int:
 def cmd_features(args) -> int:
     from chromo.inference import extract_features
 
-    for p in extract_features(Path(args.run), args.split):
+    for p in extract_features(Path(args.run), args.split, size_prior=args.size_prior):
         print(p)
     return 0
 
@@ -255,6 +255,9 @@ def parser() -> argparse.ArgumentParser:
                        "and the run's size_prior.json (the assignment's relative-size prior)")
     p.add_argument("--run", required=True)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--size-prior", type=float, default=None, metavar="W",
+                   help="weight of the assignment's relative-size prior (0: off; default: the weight the run has, "
+                        "else its config's; the book's runs get their profile's `size_prior`)")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("classify", help="karyotype one cell (or a folder of cells) from chromosome images")

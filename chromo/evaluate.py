@@ -85,13 +85,20 @@ def cell_accuracy(pred: pd.DataFrame) -> pd.Series:
 
 def size_costs(f: dict, prior: dict | None, where: str = "features") -> np.ndarray | None:
     """The relative-size cost [N, 24] of a feature dict's chromosomes (chromo.karyotype.size_cost, from
-    their areas relative to their cell), or None where the prior is absent or its weight 0."""
+    their areas relative to their cell), or None where the prior is absent or its weight 0. A chromosome of
+    area 0 (nothing above the threshold; `chromo classify` also zeroes those shrunk to fit) gets no size
+    cost and stays out of its cell's median."""
     if not prior or not prior["weight"]:
         return None
     if "areas" not in f:
         raise CheckpointError(f"{where}: no chromosome areas (extracted before the size prior existed); "
                               "rerun `chromo features`")
-    return size_cost(relative_size(f["areas"], f["cells"]), prior, prior["weight"])
+    if "mean" not in prior:
+        raise CheckpointError(f"{where}: a size prior without its model; rerun `chromo features`")
+    areas, cells = np.asarray(f["areas"], float), np.asarray(f["cells"])
+    cost, known = np.zeros((len(areas), len(CLASSES))), areas > 0
+    cost[known] = size_cost(relative_size(areas[known], cells[known]), prior, prior["weight"])
+    return cost
 
 
 def predictions(run, gamma: float = 1.0, beta: float = 40, metrics=("cosine", "euclid"),
@@ -102,11 +109,12 @@ def predictions(run, gamma: float = 1.0, beta: float = 40, metrics=("cosine", "e
     run = Run(run)
     native = NATIVE_QUERY[run.settings()[1]]
     feats = {q: run.features(split, q) for q in ("ki", "mi") if run.has_features(split, q)}  # each file once
-    if run.size_prior() is None:
+    prior = run.size_prior()
+    if prior is None:
         warnings.warn(f"{run.path}: no {Run.SIZE_PRIOR} (features extracted before the size prior existed): the "
                       f"assignment is on -log p alone; `chromo features --run {run.path}` writes it", stacklevel=2)
     return predictions_from(run.features("val", native), feats, native, gamma, beta, metrics,
-                            extra_penalty, missing_penalty, run.size_prior(), where=str(run.path))
+                            extra_penalty, missing_penalty, prior, where=str(run.path))
 
 
 def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, beta: float = 40,
@@ -255,8 +263,8 @@ def size_prior_sweep(run: Path, weights=SIZE_WEIGHTS, extra_penalty: float = 4.0
     columns query, weight, accuracy (eq. 9), formula_accuracy."""
     run = Run(run)
     prior = run.size_prior()
-    if prior is None:
-        raise CheckpointError(f"{run.path}: no size_prior.json; rerun `chromo features --run {run.path}`")
+    if prior is None or "mean" not in prior:
+        raise CheckpointError(f"{run.path}: no size model in size_prior.json; rerun `chromo features --run {run.path}`")
     rows = []
     for q in ("ki", "mi"):
         if not run.has_features(split, q):

@@ -9,7 +9,7 @@ from chromo import N_CLASSES, device
 from chromo.data.canvas import object_areas
 from chromo.data.loader import NATIVE_QUERY, batches, mi_queries, prepare, to_tensor
 from chromo.karyotype import fit_size_model, relative_size
-from chromo.run import Run
+from chromo.run import CheckpointError, Run
 
 
 def autocast(cfg):
@@ -52,22 +52,40 @@ def fit_size_prior(prep, weight: float) -> dict:
             "fitted_on": f"{prep.dataset} training split: {len(tr)} chromosomes, {len(np.unique(tr.cells))} cells"}
 
 
+def _size_prior_for(run, prep, weight: float, keep: bool) -> dict:
+    """The run's size_prior.json to write: fitted on the training split at `weight` (with `keep`, the weight
+    the run's readable file has wins over the config's, so `chromo features` keeps it). Off (weight 0), a
+    split that cannot be fitted (a class with under two chromosomes) is noted instead of stopping."""
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"size prior weight {weight!r}: a number >= 0 expected (0: off)")
+    if keep:
+        try:
+            weight = (run.size_prior() or {}).get("weight", weight)
+        except CheckpointError:
+            pass                                       # an unreadable file: written anew below
+    try:
+        return fit_size_prior(prep, weight)
+    except ValueError as e:
+        if weight:
+            raise ValueError(f"{run.path}: the size prior (weight {weight}) cannot be fitted: {e}") from e
+        return {"weight": 0.0, "fitted_on": f"not fitted ({e})"}
+
+
 def extract_features(run, split: str = "test", progress: bool = True, queries=None,
                      cell_every: int = 1, size_prior: float | None = None) -> list:
     """Features, logits, labels, cells and chromosome areas (data.canvas.object_areas) of one split, for each
     query style of the dataset: the native one (KI for pki3, MI for bioimlab) and, for KI data, simulated MI
     versions of the same chromosomes (`queries`, e.g. ("ki",), limits the styles; `cell_every` = k keeps
     every k-th cell in sorted order). Written as the run's feature files; returns their paths. The run's
-    size_prior.json (Run.size_prior) is written too, with weight `size_prior` (None: the weight it has, else
-    the run's config's)."""
+    size_prior.json (Run.size_prior) is written too, with weight `size_prior` (None: the weight the run's file
+    has, else the run's config's; `chromo features --size-prior W` sets it)."""
     run = Run(run)
     cfg, dataset, _ = run.settings()
     net, _ = run.load_model(device())
     prep = prepare(cfg, dataset, progress)
     s = prep.split(split)
-    if size_prior is None:         # keep the weight the run has, else take its config's
-        size_prior = (run.size_prior() or {}).get("weight", cfg.size_prior_for(dataset))
-    run.save_size_prior(fit_size_prior(prep, size_prior))
+    run.save_size_prior(_size_prior_for(run, prep, cfg.size_prior_for(dataset) if size_prior is None else size_prior,
+                                        keep=size_prior is None))
     if cell_every > 1:
         keep = np.isin(s.cells, np.unique(s.cells)[::cell_every])
         s = type(s)(s.images[keep], s.labels[keep], s.cells[keep], s.paths[keep], s.index[keep])

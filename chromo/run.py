@@ -194,15 +194,21 @@ class Run:
 
     def size_prior(self) -> dict | None:
         """The karyotype assignment's relative-size prior of this run (size_prior.json, written with the
-        features: weight, and the per-class model of chromo.karyotype.size_cost), or None: a run whose
-        features were extracted before the prior existed assigns on -log p alone."""
+        features: weight, and the per-class model of chromo.karyotype.size_cost; with weight 0 the model may
+        be absent), or None: a run whose features were extracted before the prior existed assigns on -log p
+        alone."""
         path = self.path / self.SIZE_PRIOR
         if not path.exists():
             return None
         try:
             rec = json.loads(path.read_text())
-            if len(rec["mean"]) != N_CLASSES or len(rec["sd"]) != N_CLASSES or not rec["weight"] >= 0:
-                raise ValueError("24 means, 24 standard deviations and a weight >= 0 expected")
+            if not (np.isfinite(rec["weight"]) and rec["weight"] >= 0):
+                raise ValueError(f"weight {rec['weight']!r}: a number >= 0 expected")
+            if rec["weight"] or "mean" in rec:            # off (weight 0), a file may hold no model
+                mean, sd = np.asarray(rec["mean"], float), np.asarray(rec["sd"], float)
+                if mean.shape != (N_CLASSES,) or sd.shape != (N_CLASSES,) or not np.isfinite(mean).all() \
+                        or not (np.isfinite(sd).all() and (sd > 0).all()):
+                    raise ValueError("24 finite means and 24 finite standard deviations > 0 expected")
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: unreadable size prior ({type(e).__name__}: {e}); rerun "
                                   f"`chromo features --run {self.path}`") from e

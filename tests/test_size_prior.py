@@ -9,7 +9,7 @@ from chromo import config, karyotype
 from chromo.classify import Classifier, read_cell
 from chromo.data.canvas import object_areas
 from chromo.data.synthetic import write_cell
-from chromo.evaluate import predictions_from, select, size_costs, size_prior_sweep
+from chromo.evaluate import dcnn_and_assignment, predictions_from, select, size_costs, size_prior_sweep
 from chromo.inference import extract_features, predict
 from chromo.run import CheckpointError, Run
 from tests.test_classify import run, synthetic_manifest  # noqa: F401 (module fixtures)
@@ -78,6 +78,14 @@ def test_size_costs_needs_areas_only_when_the_prior_is_on():
         size_costs(f, prior, "runs/x")
     c = size_costs({**f, "areas": np.array([1.0, 1.0])}, prior)
     np.testing.assert_allclose(c, 0.0)                       # r = 0 = every mean, sd 1: 0.5 * 0 + log 1
+    # area 0 (nothing above the threshold, or shrunk to fit in classify): no size cost, out of the median
+    g = {"cells": np.array(["a"] * 4), "areas": np.array([0.0, 100.0, 100.0, 400.0])}
+    c = size_costs(g, {**prior, "mean": [np.log(4.0)] * 24, "weight": 1.0})
+    np.testing.assert_allclose(c[0], 0.0)
+    np.testing.assert_allclose(c[3], 0.0)                    # median 100 (the zero left out): r = log 4 = mean
+    np.testing.assert_allclose(c[1], 0.5 * np.log(4.0) ** 2)
+    with pytest.raises(CheckpointError, match="without its model"):
+        size_costs(g, {"weight": 0.5})
 
 
 def test_run_size_prior_bad_files(tmp_path):
@@ -86,9 +94,13 @@ def test_run_size_prior_bad_files(tmp_path):
     (tmp_path / Run.SIZE_PRIOR).write_text("{not json")
     with pytest.raises(CheckpointError, match="size_prior.json: unreadable size prior"):
         r.size_prior()
-    (tmp_path / Run.SIZE_PRIOR).write_text(json.dumps({"weight": 0.25, "mean": [0.0] * 23, "sd": [1.0] * 24}))
-    with pytest.raises(CheckpointError, match="24 means"):
-        r.size_prior()
+    for bad in ({"weight": 0.25, "mean": [0.0] * 23, "sd": [1.0] * 24}, {"weight": 0.25, "mean": [0.0] * 24,
+                "sd": [0.0] * 24}, {"weight": 0.25}, {"weight": -1}):
+        (tmp_path / Run.SIZE_PRIOR).write_text(json.dumps(bad))
+        with pytest.raises(CheckpointError, match="size_prior.json: unreadable size prior"):
+            r.size_prior()
+    (tmp_path / Run.SIZE_PRIOR).write_text(json.dumps({"weight": 0.0, "fitted_on": "not fitted"}))
+    assert r.size_prior()["weight"] == 0.0                   # off: no model needed
 
 
 @pytest.mark.parametrize("bad, match", [({"nowhere": 0.2}, "unknown dataset"), ({"pki3": -1}, "weight >= 0"),
@@ -119,6 +131,13 @@ def test_features_carry_areas_and_the_run_its_prior(run):  # noqa: F811
         assert Run(run).size_prior()["weight"] == 0.5
         sweep = size_prior_sweep(run, (0.0, 0.5), split="val")
         assert set(sweep["query"]) == {"ki", "mi"} and len(sweep) == 4
+        off = sweep[(sweep["query"] == "ki") & (sweep["weight"] == 0.0)]["accuracy"].iloc[0]
+        assert off == dcnn_and_assignment(f["logits"], f["labels"], f["cells"])["assign"]   # weight 0: plain
+        path.write_text("{broken")                              # an unreadable file is written anew
+        extract_features(run, "val", progress=False)
+        assert Run(run).size_prior()["weight"] == 0.0           # the run's config's: synthetic is not named
+        with pytest.raises(ValueError, match="a number >= 0"):
+            extract_features(run, "val", progress=False, size_prior=-1.0)
     finally:
         path.write_text(before)
 
