@@ -34,6 +34,8 @@ class Config:
     max_cells: dict | None = None        # {"train": n, "val": n, "test": n}: a subset for quick runs
     split_fractions: tuple = (0.8, 0.1, 0.1)
     bioimlab_test_cells: int = 49        # Poletti et al. 2008: 70 train+val, 49 test
+    val_fold: tuple | None = None        # [k, K]: cross-validation, fold k of K of the train+val cells is
+                                         # the validation split (data.splits.fold); test untouched
     orient: bool = False                 # rotate each chromosome so its principal axis is vertical (data.orient)
     straighten: bool = False             # then resample a bent one along its centre line (data.straighten)
     flip: bool = True                    # the paper's horizontal flip
@@ -52,6 +54,7 @@ class Config:
     epochs: dict = field(default_factory=lambda: {"default": 10})
     batch_size: int = 64
     lr: float = 0.05
+    lr_by_dataset: dict | None = None    # dataset -> its runs' base learning rate (a dataset not named: lr)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     alpha: float = 0.5                   # weight of the center loss (eq. 3)
@@ -138,6 +141,10 @@ class Config:
                 return int(n) if float(n).is_integer() else float(n)
         return 10
 
+    def lr_for(self, dataset: str) -> float:
+        """Base SGD learning rate of a data set's runs: lr_by_dataset's value for it, else lr."""
+        return float((self.lr_by_dataset or {}).get(dataset, self.lr))
+
     def size_prior_for(self, dataset: str) -> float:
         """Weight of the karyotype assignment's relative-size prior for a data set (0: off)."""
         return float((self.size_prior or {}).get(dataset, 0.0))
@@ -152,9 +159,10 @@ class Config:
         """What identifies one training run: the settings that change it (not the other runs' epochs,
         not matching or output settings), so editing one run's budget does not invalidate the others."""
         d = {k: v for k, v in self.to_dict().items()
-             if k not in NOT_TRAINING and not (k in ADDED_LATER and v == ADDED_LATER[k])
+             if k not in NOT_TRAINING and k != "lr_by_dataset" and not (k in ADDED_LATER and v == ADDED_LATER[k])
              and model in MODEL_ONLY.get(k, (model,))}
-        d.update(epochs=self.epochs_for(model, dataset), dataset=dataset, model=model)
+        # the run's own budget and learning rate: another data set's do not change it
+        d.update(epochs=self.epochs_for(model, dataset), lr=self.lr_for(dataset), dataset=dataset, model=model)
         d["init_from"] = self.source_digest(dataset, model)      # a retrained source invalidates this run
         return _sha(d)
 
@@ -184,7 +192,8 @@ NOT_TRAINING = {"models", "epochs", "gamma", "beta", "distance", "extra_penalty"
 
 # training settings added after runs were trained, with the value that means "off": left out of run_digest
 # at that value, so the runs trained before the setting existed (which behave exactly so) stay valid
-ADDED_LATER = {"optics": 0.0, "adapt_baselines": False, "straighten": False, "optics_blur_scaled": False}
+ADDED_LATER = {"optics": 0.0, "adapt_baselines": False, "straighten": False, "optics_blur_scaled": False,
+               "val_fold": None}
 
 # settings that change only some models: left out of the other models' run_digest
 MODEL_ONLY = {"adapt_baselines": ("alexnet", "vgg16")}
@@ -271,7 +280,7 @@ def validate(cfg: Config) -> Config:
 _EXAMPLES = {"epochs": "{default: 8}", "max_cells": "{train: 16, val: 6, test: 6}", "init_from": "{bioimlab: pki3}",
              "size_prior": "{pki3: 0.25}",
              "models": "{pki3: [eresnet-u1c0]}", "split_fractions": "[0.8, 0.1, 0.1]",
-             "canvas": "[96, 48]"}
+             "canvas": "[96, 48]", "val_fold": "[0, 5]", "lr_by_dataset": "{bioimlab: 0.02}"}
 _KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
           "dict": "a mapping", "tuple": "a list"}
 BACKBONES = ("resnet18", "resnet34", "resnet50")
@@ -310,7 +319,7 @@ def _range(name: str, v, ok: bool, what: str) -> None:
 def check_values(values: dict) -> None:
     """Refuse a setting of the wrong type or outside its range, with a message naming it and what it takes:
     types from the Config dataclass (an int is a number, a bool is not), then ranges, then the contents of
-    mappings (epochs, max_cells, models, init_from, size_prior). Values are checked, never converted, so what is stored
+    mappings (epochs, max_cells, models, init_from, lr_by_dataset, size_prior). Values are checked, never converted, so what is stored
     (and digested) is what was written."""
     types = {f.name: f.type for f in dataclasses.fields(Config)}
     for name, v in values.items():
@@ -342,6 +351,10 @@ def check_values(values: dict) -> None:
         raise ConfigError(f"scale_mode must be 'global' or 'per_image', not {g('scale_mode')!r}")
     _range("scale_quantile", g("scale_quantile"), 0 < g("scale_quantile") <= 1, "in (0, 1]")
     _range("bioimlab_test_cells", g("bioimlab_test_cells"), g("bioimlab_test_cells") >= 1, "at least 1")
+    vf = g("val_fold")
+    if vf is not None and (len(vf) != 2 or not all(_is(n, "int") for n in vf) or not 0 <= vf[0] < vf[1]
+                           or vf[1] < 2):
+        raise ConfigError(f"val_fold must be [k, K]: fold k (0..K-1) of K >= 2 folds, or null, not {vf!r}")
     _range("rotate_deg", g("rotate_deg"), 0 <= g("rotate_deg") <= 180, "in [0, 180] degrees")
     _range("optics", g("optics"), 0 <= g("optics") <= 1, "a fraction in [0, 1]")
     _range("backbone", g("backbone"), g("backbone") in BACKBONES, " or ".join(BACKBONES))
@@ -390,6 +403,11 @@ def check_values(values: dict) -> None:
             raise ConfigError(f"models: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
         if not isinstance(names, (list, tuple)) or not all(isinstance(m, str) and m for m in names):
             raise ConfigError(f"models for {d} must be a list of model names such as [eresnet-u1c0], not {names!r}")
+    for d, r in (g("lr_by_dataset") or {}).items():
+        if d not in DATASETS:
+            raise ConfigError(f"lr_by_dataset: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")
+        if not _is(r, "float") or not (finite(r) and r > 0):
+            raise ConfigError(f"lr_by_dataset for {d} must be a positive number, not {r!r}")
     for d, w in (g("size_prior") or {}).items():
         if d not in DATASETS:
             raise ConfigError(f"size_prior: unknown dataset {d!r}; choose from {', '.join(DATASETS)}")

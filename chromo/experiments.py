@@ -75,6 +75,33 @@ CURVE_COLUMNS = ["variant", "epoch", "epoch_s", "val_acc"]
 STRAIGHT_PAIRS = ((PKI3_SEVEN, PKI3_PLAIN),
                   (STRAIGHT_FROM_PLAIN, BIO_PLAIN),
                   (BIO_SEVEN, BIO_PLAIN))
+# BioImLab's fine-tuning tuned by 5-fold cross-validation over its 70 cells outside the test split
+# (config.val_fold, data.splits.fold): each fold validates on 14 cells instead of the profile's 8, and a
+# recipe's score is the mean over the folds (cv_table). Each recipe names its learning rate and epochs (so a
+# name keeps its meaning when the profile changes) and starts from the profile's pki3 run.
+CV_FOLDS = 5
+CV = "bioimlab CV: "
+
+
+def _fine_tuning(lr: float, epochs: int) -> dict:
+    return {"lr_by_dataset": {"bioimlab": lr}, "epochs": {"default": 14, "bioimlab": epochs}}
+
+
+CV_BASE = "learning rate 0.05, 20 epochs"      # the cpu profile's fine-tuning before cross-validation
+CV_RECIPES = {  # recipe: its settings
+    CV_BASE: _fine_tuning(0.05, 20),
+    "learning rate 0.02, 20 epochs": _fine_tuning(0.02, 20),
+    "learning rate 0.05, 30 epochs": _fine_tuning(0.05, 30),
+    "learning rate 0.01, 20 epochs": _fine_tuning(0.01, 20),
+}
+
+
+def _cv_variants() -> dict:
+    return {f"{CV}{recipe}, fold {k + 1} of {CV_FOLDS}":
+            ("bioimlab", {**changes, "val_fold": [k, CV_FOLDS], "init_from": {"bioimlab": PKI3_RUN}}, "run")
+            for recipe, changes in CV_RECIPES.items() for k in range(CV_FOLDS)}
+
+
 # name: (dataset, settings changed from the cpu profile, how it is scored)
 VARIANTS = {
     "pki3: cpu profile": ("pki3", {}, "run"),
@@ -134,6 +161,7 @@ VARIANTS = {
         "bioimlab", {**SQUARE, **NO_OPTICS, "seed": 1, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
     "bioimlab: 64 px canvas, no optics augmentation, seed 2": (
         "bioimlab", {**SQUARE, **NO_OPTICS, "seed": 2, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
+    **_cv_variants(),
 }
 
 
@@ -281,6 +309,81 @@ def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
     return f"{r['sd']:.4f} ({r['seeds']} seeds{'' if r['recipe'] == PROFILE else ', ' + r['recipe'] + ' recipe'})"
 
 
+def cv_recipe(name: str) -> str | None:
+    """The cross-validated recipe a variant is one fold of ("learning rate 0.02" for "bioimlab CV: learning
+    rate 0.02, fold 3 of 5"), None for any other variant."""
+    if not name.startswith(CV) or ", fold " not in name:
+        return None
+    recipe = name[len(CV):].rsplit(", fold ", 1)[0]
+    return recipe if recipe in CV_RECIPES else None
+
+
+def cv_table(exp: pd.DataFrame) -> pd.DataFrame:
+    """Each cross-validated BioImLab recipe (CV_RECIPES): over its folds found in `exp`, the mean and standard
+    deviation of the validation DCNN and assignment accuracies (eq. 9; every fold holds the same number of
+    cells, so the mean over folds is the mean over all 70 cells) and the mean training minutes; its difference
+    from CV_BASE (the fine-tuning before cross-validation), fold by fold: the same folds, so the fold-to-fold
+    spread of the difference is smaller than either's. One row per recipe with a fold, in CV_RECIPES order."""
+    cols = ["recipe", "folds", "dcnn", "dcnn sd", "assign", "assign sd", "dcnn vs base", "assign vs base",
+            "train_min"]
+    if not len(exp):
+        return pd.DataFrame(columns=cols)
+    named = exp.assign(recipe=exp["variant"].map(cv_recipe)).dropna(subset=["recipe"])
+    named = named.assign(fold=named["variant"].str.extract(r", fold (\d+) of ")[0].astype(float))
+    base = named[named["recipe"] == CV_BASE].set_index("fold")
+    rows = []
+    for recipe in CV_RECIPES:
+        g = named[named["recipe"] == recipe].set_index("fold")
+        if not len(g):
+            continue
+        row = {"recipe": recipe, "folds": len(g), "train_min": g["train_min"].mean()}
+        for m in ("dcnn", "assign"):
+            v = g[f"val_mi_{m}"]
+            row.update({m: v.mean(), f"{m} sd": v.std()})
+            both = v.index.intersection(base.index)
+            row[f"{m} vs base"] = (v[both] - base.loc[both, f"val_mi_{m}"]).mean() if len(both) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+SIZE_COLUMN = "size_w"   # cv rows: "size_w0.25" is the fold's assignment with the size prior at weight 0.25
+
+
+def cv_size_scores(run: Path, cfg) -> dict:
+    """One fold's validation assignment (eq. 9) at each weight of the relative-size prior (evaluate.SIZE_WEIGHTS,
+    0: off), the size model fitted on the fold's own training cells (inference.extract_features writes it)."""
+    from chromo.evaluate import size_prior_sweep
+    from chromo.inference import extract_features
+
+    extract_features(run, "val", progress=False)
+    sw = size_prior_sweep(run, extra_penalty=cfg.extra_penalty, missing_penalty=cfg.missing_penalty)
+    return {f"{SIZE_COLUMN}{w:g}": float(a) for w, a in zip(sw["weight"], sw["accuracy"])}
+
+
+def cv_profile_recipe(cfg) -> str | None:
+    """The cross-validated recipe that is the profile's own BioImLab fine-tuning (its learning rate and epochs),
+    None if none is."""
+    return next((r for r, c in CV_RECIPES.items()
+                 if c["lr_by_dataset"]["bioimlab"] == cfg.lr_for("bioimlab")
+                 and c["epochs"]["bioimlab"] == cfg.epochs_for(MODEL, "bioimlab")), None)
+
+
+def cv_size_table(exp: pd.DataFrame, recipe: str) -> pd.DataFrame:
+    """BioImLab's relative-size prior chosen on the cross-validation folds of one recipe: per weight (the
+    size_w<weight> columns of its fold rows), the folds, the mean validation assignment and its difference from
+    the prior off (weight 0) fold by fold, with that difference's fold-to-fold sd."""
+    cols = ["weight", "folds", "assign", "vs off", "vs off sd"]
+    g = exp[exp["variant"].map(cv_recipe) == recipe] if len(exp) else exp
+    sizes = sorted((c for c in g.columns if c.startswith(SIZE_COLUMN)), key=lambda c: float(c[len(SIZE_COLUMN):]))
+    g = g.dropna(subset=sizes) if sizes else g
+    off = f"{SIZE_COLUMN}0"
+    if not len(g) or off not in sizes:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame([{"weight": float(c[len(SIZE_COLUMN):]), "folds": len(g), "assign": g[c].mean(),
+                          "vs off": (g[c] - g[off]).mean(), "vs off sd": (g[c] - g[off]).std()} for c in sizes],
+                        columns=cols)
+
+
 def straight_table(exp: pd.DataFrame) -> pd.DataFrame:
     """Each straightened variant beside the same recipe without straightening (STRAIGHT_PAIRS): validation
     DCNN and assignment on the native queries and, for pki3, the simulated MI; the difference; the seed
@@ -362,6 +465,8 @@ def run_variant(name: str) -> dict:
            "train_min": round(done["train_s"] / 60, 1) if how == "run" else 0.0,
            "hardware": run.provenance().get("hardware", ""),           # the machine the minutes are from
            "best_val_acc_during_training": done["best_val_acc"], **score(net, cfg, dataset)}
+    if cv_recipe(name):                   # the assignment's relative-size prior on the fold (cv_size_table)
+        row.update(cv_size_scores(run.path, cfg))
     print(f"{name}: {row} ({time.time() - t:.0f} s)", flush=True)
     return row
 

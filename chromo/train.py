@@ -144,7 +144,7 @@ def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -
     if world.size > 1:   # one process's gradients are the mean over all of them
         net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[world.local_rank] if device().type == "cuda" else None)
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_for(dataset), momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
     steps = math.ceil(len(tr) / cfg.batch_size)
     total = max(1, round(epochs * steps))
@@ -201,7 +201,7 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
             x = x.contiguous(memory_format=torch.channels_last)
         x, y = x.to(dev), labels[idx].to(dev)
         for g in s.opt.param_groups:
-            g["lr"] = lr_at(s.state["step"], s.total_steps, cfg.lr, s.warmup_steps)
+            g["lr"] = lr_at(s.state["step"], s.total_steps, cfg.lr_for(s.data.dataset), s.warmup_steps)
         with autocast(cfg):
             logits, feats = s.net(x)                               # [B, 24], [B, D]
         ramp = min(1.0, s.state["step"] / (cfg.alpha_warmup_epochs * s.steps_per_epoch)) if cfg.alpha_warmup_epochs else 1.0

@@ -182,6 +182,12 @@ def test_data_dir_flag_beats_environment_with_a_note(tiny_pki3, tmp_path, monkey
     ("beta: 60\n", "beta must be a whole number of head chromosomes 1..45"),
     ("gamma: -1\n", "gamma must be in (0, 10]"),
     ("init_from: {pki3: bioimlab, bioimlab: pki3}\n", "init_from has a cycle"),
+    ("val_fold: [5, 5]\n", "val_fold must be [k, K]: fold k (0..K-1) of K >= 2 folds, or null, not [5, 5]"),
+    ("val_fold: [0, 1]\n", "val_fold must be [k, K]"),
+    ("val_fold: [0, 5, 1]\n", "val_fold must be [k, K]"),
+    ("lr_by_dataset: {bioimlab: 0}\n", "lr_by_dataset for bioimlab must be a positive number, not 0"),
+    ("lr_by_dataset: {bio: 0.02}\n", "lr_by_dataset: unknown dataset 'bio'"),
+    ("val_fold: 3\n", "val_fold must be a list such as [0, 5] (or null), not 3"),
 ])
 def test_bad_settings_stop_before_anything_is_written(tmp_path, capsys, text, words):
     cfg_path = _yaml(tmp_path, text)

@@ -18,7 +18,7 @@ TRAINING = {
     "scale_mode": "per_image", "scale_quantile": 0.99, "max_cells": {"train": 8, "val": 6, "test": 6},
     "split_fractions": [0.7, 0.2, 0.1], "bioimlab_test_cells": 40, "rotate_deg": 5.0, "optics": 0.25, "dropout": 0.2,
     "patience": 3, "stem_maxpool": False, "bf16": False, "channels_last": False, "init_weights": "weights.pt",
-    "straighten": False, "optics_blur_scaled": True,
+    "straighten": False, "optics_blur_scaled": True, "val_fold": [1, 5],
 }
 # Settings of the matching and evaluation only (LFV scale, LRd head size, distance, assignment penalties,
 # the low-confidence flag, the assignment's relative-size prior): the trained model is the same.
@@ -27,8 +27,9 @@ ANALYSIS = {"gamma": 1.5, "beta": 30, "distance": "euclid", "extra_penalty": 2.0
 # Where things go and how many threads: the same model either way.
 PLACES = {"runs_dir": "elsewhere/runs", "results_dir": "elsewhere/results", "cache_dir": "elsewhere/cache",
           "data_dir": "/some/other/data", "threads": 1, "profile": "renamed"}
-# Judged per run rather than as a whole (tests below): the model list, the epochs of other runs, init_from.
-PER_RUN = {"models", "epochs", "init_from"}
+# Judged per run rather than as a whole (tests below): the model list, the epochs of other runs, init_from,
+# another data set's learning rate.
+PER_RUN = {"models", "epochs", "init_from", "lr_by_dataset"}
 # Settings of some models only (config.MODEL_ONLY): they change those models' runs, not the others'.
 BASELINE_ONLY = {"adapt_baselines": True}
 
@@ -111,7 +112,7 @@ def test_a_setting_added_later_at_its_off_value_keeps_the_digests_of_earlier_run
     base = config.load("smoke", optics=0.0, straighten=False)
     assert base.optics == config.ADDED_LATER["optics"] == 0.0
     d = {k: v for k, v in base.to_dict().items()
-         if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines", "straighten", "optics_blur_scaled")}
+         if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines", "straighten", "optics_blur_scaled", "val_fold")}
     d.update(epochs=base.epochs_for(RUN[1], RUN[0]), dataset=RUN[0], model=RUN[1],
              init_from=base.source_digest(*RUN))
     assert base.run_digest(*RUN) == config._sha(d)               # the digest as before the key existed
@@ -135,3 +136,16 @@ def test_fractional_epochs_stop_part_way_and_whole_numbers_keep_their_digest():
     assert cfg.epochs_for("alexnet", "pki3") == 0.5 and cfg.epochs_for("vgg16", "pki3") == 2.25
     assert cfg.run_digest(*RUN) == _digest()              # 2.0 is the smoke profile's 2: the same run
     assert _digest(epochs={"default": 2.5}) != _digest()
+
+
+def test_a_data_sets_own_learning_rate_changes_only_its_runs():
+    """lr_by_dataset: BioImLab's fine-tuning rate retrains the BioImLab runs only, and a run's digest is the
+    same whether its rate comes from lr_by_dataset or from lr (the rate the run trains with)."""
+    base = config.load("smoke")
+    own = config.load("smoke", lr_by_dataset={"bioimlab": 0.02})
+    assert own.lr_for("bioimlab") == 0.02 and own.lr_for("pki3") == base.lr == own.lr
+    assert own.run_digest("pki3", "eresnet-u1c0") == base.run_digest("pki3", "eresnet-u1c0")
+    assert own.run_digest("bioimlab", "eresnet-u1c0") != base.run_digest("bioimlab", "eresnet-u1c0")
+    everywhere = config.load("smoke", lr=0.02)       # (its pki3 source would train at 0.02 too: start from scratch)
+    own.init_from = everywhere.init_from = None
+    assert own.run_digest("bioimlab", "eresnet-u1c0") == everywhere.run_digest("bioimlab", "eresnet-u1c0")

@@ -170,6 +170,34 @@ def test_bioimlab_split_follows_the_published_protocol():
     assert n["test"] == 49 and n["train"] + n["val"] == 70
 
 
+def test_folds_deal_the_train_and_val_slides_into_k_folds_and_leave_test_alone(tmp_path):
+    """data.splits.fold (config val_fold): every train+val slide is in exactly one fold's validation split,
+    whole slides only, the same folds whatever the run's seed; load_or_make applies it without touching the
+    profile's split file."""
+    m, _ = build_manifest("synthetic")
+    full = splits.make_splits(m, seed=0)
+    inner = full[full["split"] != "test"]
+    seen = []
+    for k in range(3):
+        f = splits.fold(full, k, 3)
+        assert f["split"][full["split"] == "test"].eq("test").all()           # test untouched
+        assert set(f["split"][full["split"] != "test"]) == {"train", "val"}
+        by = {name: set(g["slide"]) for name, g in f.groupby("split")}
+        assert not by["train"] & by["val"]                                      # whole slides
+        seen += sorted(by["val"])
+    assert sorted(seen) == sorted(inner["slide"].unique())                     # each slide validates once
+    pd.testing.assert_frame_equal(splits.fold(full, 1, 3), splits.fold(full, 1, 3))
+    with pytest.raises(ValueError, match="cannot fill 99 folds"):
+        splits.fold(full, 0, 99)
+    cfg = config.load("smoke", results_dir=str(tmp_path), max_cells=None)
+    plain = splits.load_or_make(cfg, "synthetic", m)
+    cfg.val_fold = [2, 3]
+    folded = splits.load_or_make(cfg, "synthetic", m)
+    pd.testing.assert_frame_equal(folded, splits.fold(plain, 2, 3))
+    saved = pd.read_csv(cfg.results() / "splits" / "synthetic.csv", dtype={"cell": str, "slide": str})
+    pd.testing.assert_frame_equal(saved, plain)                                # the file keeps the profile's split
+
+
 def test_subset_keeps_abnormal_cells_in_test():
     """subset() keeps the first n cells of each split, the test split's abnormal cells first. (It cannot
     move cells between splits: abnormal cells that make_splits put in train or val stay there.)"""

@@ -244,3 +244,60 @@ def test_targets_table_reads_the_run_and_says_met_or_not():
     bio = row.loc[("bioimlab, MI", "assignment")]
     assert bio["met"] is None and bio["ours (test)"] != bio["ours (test)"]     # not measured: NaN
     assert targets_table({})["met"].isna().all()
+
+
+def test_cv_variants_are_one_fold_each_of_a_recipe_from_the_profiles_pki3_run():
+    cv = [n for n in experiments.VARIANTS if experiments.cv_recipe(n)]
+    assert len(cv) == experiments.CV_FOLDS * len(experiments.CV_RECIPES)
+    for name in cv:
+        dataset, changes, how = experiments.VARIANTS[name]
+        k = int(name.rsplit(", fold ", 1)[1].split(" of ")[0])
+        assert (dataset, how) == ("bioimlab", "run")
+        assert changes["val_fold"] == [k - 1, experiments.CV_FOLDS]
+        assert changes["init_from"] == {"bioimlab": experiments.PKI3_RUN}    # not the fold's own pki3 run
+        assert experiments.seed_recipe(name) is None                     # not a seed repeat of the profile
+    assert experiments.cv_recipe("bioimlab: cpu profile, seed 1") is None
+    assert experiments.cv_recipe("bioimlab CV: no such recipe, fold 1 of 5") is None
+    cpu = config.load("cpu")                   # the profile's own fine-tuning is one of the recipes
+    recipe = experiments.cv_profile_recipe(cpu)
+    assert recipe is not None
+    assert experiments.CV_RECIPES[recipe]["lr_by_dataset"]["bioimlab"] == cpu.lr_for("bioimlab")
+    assert experiments.cv_profile_recipe(config.load("cpu", lr_by_dataset={"bioimlab": 0.3})) is None
+
+
+def test_cv_table_averages_the_folds_and_compares_fold_by_fold_with_the_profile():
+    def row(recipe, fold, dcnn, assign, minutes=3.0):
+        return {"variant": f"{experiments.CV}{recipe}, fold {fold} of 5", "dataset": "bioimlab",
+                "val_mi_dcnn": dcnn, "val_mi_assign": assign, "train_min": minutes}
+    base, lr, long = experiments.CV_BASE, "learning rate 0.02, 20 epochs", "learning rate 0.05, 30 epochs"
+    exp = pd.DataFrame([row(base, 1, 0.90, 0.95), row(base, 2, 0.94, 0.97),
+                        row(lr, 1, 0.92, 0.96, 2.0), row(lr, 2, 0.94, 0.99, 4.0),
+                        row(long, 3, 0.80, 0.90),              # a fold the base recipe has not: no difference
+                        {"variant": "bioimlab: cpu profile, seed 1", "dataset": "bioimlab", "val_mi_dcnn": 0.1,
+                         "val_mi_assign": 0.1, "train_min": 1.0}])
+    t = experiments.cv_table(exp).set_index("recipe")
+    assert list(t.index) == [base, lr, long]
+    assert t.loc[base, "folds"] == 2
+    assert t.loc[base, "dcnn"] == pytest.approx(0.92)
+    assert t.loc[base, "dcnn sd"] == pytest.approx(math.sqrt(0.0008))     # (0.02² + 0.02²) / (2 - 1)
+    assert t.loc[lr, "dcnn vs base"] == pytest.approx(0.01)               # (0.02 + 0.00) / 2
+    assert t.loc[lr, "assign vs base"] == pytest.approx(0.015)
+    assert t.loc[lr, "train_min"] == pytest.approx(3.0)
+    assert math.isnan(t.loc[long, "dcnn vs base"])
+    assert experiments.cv_table(pd.DataFrame()).empty
+
+
+def test_cv_size_table_compares_each_weight_with_the_prior_off_fold_by_fold():
+    def row(fold, off, quarter, recipe="learning rate 0.02, 20 epochs"):
+        return {"variant": f"{experiments.CV}{recipe}, fold {fold} of 5", "dataset": "bioimlab",
+                "size_w0": off, "size_w0.25": quarter, "size_w1": off - 0.1}
+    exp = pd.DataFrame([row(1, 0.90, 0.93), row(2, 0.96, 0.95), row(3, 0.5, 0.5, recipe=experiments.CV_BASE),
+                        {"variant": "bioimlab: cpu profile", "dataset": "bioimlab"}])     # no size columns: NaN
+    t = experiments.cv_size_table(exp, "learning rate 0.02, 20 epochs").set_index("weight")
+    assert list(t.index) == [0.0, 0.25, 1.0] and (t["folds"] == 2).all()
+    assert t.loc[0.0, "vs off"] == 0 and t.loc[0.25, "assign"] == pytest.approx(0.94)
+    assert t.loc[0.25, "vs off"] == pytest.approx(0.01)                          # (+0.03 - 0.01) / 2
+    assert t.loc[0.25, "vs off sd"] == pytest.approx(math.sqrt(2 * 0.02 ** 2))    # deviations ±0.02, n - 1 = 1
+    assert t.loc[1.0, "vs off"] == pytest.approx(-0.1)
+    assert experiments.cv_size_table(exp, "learning rate 0.01, 20 epochs").empty
+    assert experiments.cv_size_table(pd.DataFrame(), experiments.CV_BASE).empty

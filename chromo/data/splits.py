@@ -66,18 +66,38 @@ def subset(splits: pd.DataFrame, max_cells: dict | None) -> pd.DataFrame:
     return pd.concat(parts).reset_index(drop=True)
 
 
+FOLD_SEED = 0   # the folds do not follow the run's seed: seed repeats and every setting share them
+
+
+def fold(splits: pd.DataFrame, k: int, n_folds: int) -> pd.DataFrame:
+    """Cross-validation over the cells outside the test split: their slides (for BioImLab, one per cell)
+    dealt into `n_folds` folds in a fixed shuffled order (FOLD_SEED); fold `k` becomes the validation split,
+    the other folds the training split. The test split is untouched, so test cells never enter a fold."""
+    inner = splits["split"].isin(["train", "val"])
+    slides = sorted(splits.loc[inner, "slide"].astype(str).unique())
+    if len(slides) < n_folds:
+        raise ValueError(f"val_fold: {len(slides)} slides outside the test split cannot fill {n_folds} folds")
+    order = np.random.default_rng(FOLD_SEED).permutation(len(slides))
+    in_fold = {slides[j] for i, j in enumerate(order) if i % n_folds == k}
+    out = splits.copy()
+    out.loc[inner, "split"] = np.where(out.loc[inner, "slide"].astype(str).isin(in_fold), "val", "train")
+    return out
+
+
 def save_splits(splits: pd.DataFrame, path: Path) -> Path:
     return atomic_write_text(path, splits.to_csv(index=False))
 
 
 def load_or_make(cfg, dataset: str, manifest: pd.DataFrame) -> pd.DataFrame:
-    """The profile's split file (results/<profile>/splits/<dataset>.csv), made once and then reused."""
+    """The profile's split file (results/<profile>/splits/<dataset>.csv), made once and then reused; with
+    cfg.val_fold = [k, K], its train and val cells re-dealt into fold k of K (`fold`; the file keeps the
+    profile's own split)."""
     path = cfg.results() / "splits" / f"{dataset}.csv"
     if path.exists():
         s = pd.read_csv(path, dtype={"cell": str, "slide": str})
-        if set(s["cell"]) <= set(manifest["cell"]):
-            return s
-        raise ValueError(f"{path}: lists cells missing from the {dataset} data; delete it to re-split")
-    s = subset(make_splits(manifest, cfg.seed, cfg.split_fractions, cfg.bioimlab_test_cells), cfg.max_cells)
-    save_splits(s, path)
-    return s
+        if not set(s["cell"]) <= set(manifest["cell"]):
+            raise ValueError(f"{path}: lists cells missing from the {dataset} data; delete it to re-split")
+    else:
+        s = subset(make_splits(manifest, cfg.seed, cfg.split_fractions, cfg.bioimlab_test_cells), cfg.max_cells)
+        save_splits(s, path)
+    return fold(s, *cfg.val_fold) if cfg.val_fold else s
