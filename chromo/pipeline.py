@@ -39,7 +39,8 @@ def write_toc(cfg, bdir: Path) -> None:
 
 
 def plan(cfg) -> list[dict]:
-    """(notebook, output name, parameters) in execution order for a profile."""
+    """(notebook, output name, parameters) in execution order for a profile (the book's order is PARTS': a
+    chapter that reads another's records runs after it)."""
     conf = f"configs/{cfg.profile}.yaml"
     p = lambda **kw: {"config": conf, **kw}  # noqa: E731
     steps = [{"nb": "01_data_exploration", "out": f"01_data_{d}", "params": p(dataset=d), "title": d}
@@ -48,7 +49,6 @@ def plan(cfg) -> list[dict]:
         for model in models:
             steps.append({"nb": "02_train", "out": f"02_train_{d}_{model}", "params": p(dataset=d, model=model),
                           "run": str(cfg.run_dir(d, model)), "title": f"{model} on {d}"})
-    steps.append({"nb": "11_recognition", "out": "11_recognition", "params": p()})
     for nb in ("03_label_feature_vectors", "04_hausdorff_cosine_vs_euclid", "05_label_redistribution",
                "06_failure_gallery"):
         steps.append({"nb": nb, "out": nb, "params": p(dataset="pki3", model="eresnet-u1c0")})
@@ -56,6 +56,8 @@ def plan(cfg) -> list[dict]:
     steps.append({"nb": "13_extended_block", "out": "13_extended_block", "params": p(dataset="pki3", model="eresnet-u1c0")})
     steps.append({"nb": "08_karyotype", "out": "08_karyotype", "params": p()})
     steps.append({"nb": "09_classify_a_cell", "out": "09_classify_a_cell", "params": p(dataset="pki3", model="eresnet-u1c0")})
+    # read in the Training part, run after 07 and 08: its targets table reads their records (metrics.json)
+    steps.append({"nb": "11_recognition", "out": "11_recognition", "params": p()})
     steps.append({"nb": "12_claims", "out": "12_claims", "params": p()})
     steps.append({"nb": "10_paper_vs_ours", "out": "10_paper_vs_ours", "params": p()})
     return steps

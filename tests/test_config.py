@@ -108,11 +108,12 @@ def test_the_gpu_profile_is_the_papers_scale():
 
 def test_a_setting_added_later_at_its_off_value_keeps_the_digests_of_earlier_runs():
     """config.ADDED_LATER: runs trained before `optics` (or `adapt_baselines`) existed behave as their off
-    value and must stay valid."""
+    value and must stay valid; so do they without lr_by_dataset (the digest holds the run's rate as `lr`)."""
     base = config.load("smoke", optics=0.0, straighten=False)
     assert base.optics == config.ADDED_LATER["optics"] == 0.0
     d = {k: v for k, v in base.to_dict().items()
-         if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines", "straighten", "optics_blur_scaled", "val_fold")}
+         if k not in config.NOT_TRAINING and k not in ("optics", "adapt_baselines", "straighten", "optics_blur_scaled", "val_fold",
+                                                         "lr_by_dataset")}
     d.update(epochs=base.epochs_for(RUN[1], RUN[0]), dataset=RUN[0], model=RUN[1],
              init_from=base.source_digest(*RUN))
     assert base.run_digest(*RUN) == config._sha(d)               # the digest as before the key existed
