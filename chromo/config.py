@@ -162,7 +162,8 @@ class Config:
              if k not in NOT_TRAINING and k != "lr_by_dataset" and not (k in ADDED_LATER and v == ADDED_LATER[k])
              and model in MODEL_ONLY.get(k, (model,))}
         # the run's own budget and learning rate: another data set's do not change it
-        d.update(epochs=self.epochs_for(model, dataset), lr=self.lr_for(dataset), dataset=dataset, model=model)
+        d.update(epochs=self.epochs_for(model, dataset), lr=(self.lr_by_dataset or {}).get(dataset, self.lr),
+                 dataset=dataset, model=model)
         d["init_from"] = self.source_digest(dataset, model)      # a retrained source invalidates this run
         return _sha(d)
 
@@ -264,6 +265,10 @@ def from_values(values: dict, where: str = "settings") -> Config:
 
 def _check_together(cfg: Config, where: str = "settings") -> Config:
     """Settings that only make sense together (checked on the whole config, after the overrides)."""
+    named = sorted(d for d, src in (cfg.init_from or {}).items() if src in DATASETS)
+    if cfg.val_fold and named:
+        raise ConfigError(f"{where}: val_fold with init_from naming a data set ({', '.join(named)}) would retrain "
+                          "that source on the fold too; give init_from a run directory instead")
     if cfg.straighten and not cfg.orient:
         raise ConfigError(f"{where}: straighten: true needs orient: true (the centre line is found on an "
                           "upright chromosome)")

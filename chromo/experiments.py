@@ -163,6 +163,16 @@ VARIANTS = {
         "bioimlab", {**SQUARE, **NO_OPTICS, "seed": 2, "init_from": {"bioimlab": PKI3_NO_OPTICS_RUN}}, "run"),
     **_cv_variants(),
 }
+# BioImLab's fine-tuning ran at learning rate 0.05 until cross-validation chose 0.02 (configs/cpu.yaml,
+# lr_by_dataset): each BioImLab variant trained before keeps 0.05, pinned here (a run's digest holds its rate, so
+# their runs stay valid); the profile's own rows were retrained at 0.02, and a pki3 model scored unchanged has none
+BIO_LR_BEFORE = {"lr_by_dataset": {"bioimlab": 0.05}}
+PROFILE_BIO = ("bioimlab: pki3 model unchanged", "bioimlab: cpu profile (transfer from pki3)",
+               "bioimlab: cpu profile, no flip averaging", "bioimlab: cpu profile, seed 1", "bioimlab: cpu profile, seed 2")
+for _name, (_dataset, _changes, _how) in list(VARIANTS.items()):
+    if (_dataset == "bioimlab" and _how != "pki3-model" and _name not in PROFILE_BIO
+            and "lr_by_dataset" not in _changes):
+        VARIANTS[_name] = (_dataset, {**BIO_LR_BEFORE, **_changes}, _how)
 
 
 def _slug(name: str) -> str:
@@ -259,7 +269,7 @@ def seed_recipe(name: str) -> str | None:
     The seed repeats of a recipe give its seed-to-seed spread."""
     if name not in VARIANTS or VARIANTS[name][2] != "run":
         return None
-    rest = {k: v for k, v in VARIANTS[name][1].items() if k != "seed"}
+    rest = {k: v for k, v in VARIANTS[name][1].items() if k != "seed" and (k, v) not in BIO_LR_BEFORE.items()}
     source = rest.pop("init_from", None)
     if not rest and source in (None, {"bioimlab": PKI3_RUN}):
         return PROFILE
@@ -312,7 +322,7 @@ def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
 def cv_recipe(name: str) -> str | None:
     """The cross-validated recipe a variant is one fold of ("learning rate 0.02" for "bioimlab CV: learning
     rate 0.02, fold 3 of 5"), None for any other variant."""
-    if not name.startswith(CV) or ", fold " not in name:
+    if name not in VARIANTS or not name.startswith(CV) or ", fold " not in name:
         return None
     recipe = name[len(CV):].rsplit(", fold ", 1)[0]
     return recipe if recipe in CV_RECIPES else None
@@ -322,10 +332,10 @@ def cv_table(exp: pd.DataFrame) -> pd.DataFrame:
     """Each cross-validated BioImLab recipe (CV_RECIPES): over its folds found in `exp`, the mean and standard
     deviation of the validation DCNN and assignment accuracies (eq. 9; every fold holds the same number of
     cells, so the mean over folds is the mean over all 70 cells) and the mean training minutes; its difference
-    from CV_BASE (the fine-tuning before cross-validation), fold by fold: the same folds, so the fold-to-fold
-    spread of the difference is smaller than either's. One row per recipe with a fold, in CV_RECIPES order."""
-    cols = ["recipe", "folds", "dcnn", "dcnn sd", "assign", "assign sd", "dcnn vs base", "assign vs base",
-            "train_min"]
+    from CV_BASE (the fine-tuning before cross-validation), fold by fold, with that difference's fold-to-fold sd
+    (the same folds, so it is smaller than either recipe's own). One row per recipe with a fold, in CV_RECIPES order."""
+    cols = ["recipe", "folds", "dcnn", "dcnn sd", "assign", "assign sd", "dcnn vs base", "dcnn vs base sd",
+            "assign vs base", "assign vs base sd", "train_min"]
     if not len(exp):
         return pd.DataFrame(columns=cols)
     named = exp.assign(recipe=exp["variant"].map(cv_recipe)).dropna(subset=["recipe"])
@@ -341,7 +351,9 @@ def cv_table(exp: pd.DataFrame) -> pd.DataFrame:
             v = g[f"val_mi_{m}"]
             row.update({m: v.mean(), f"{m} sd": v.std()})
             both = v.index.intersection(base.index)
-            row[f"{m} vs base"] = (v[both] - base.loc[both, f"val_mi_{m}"]).mean() if len(both) else float("nan")
+            diff = v[both] - base.loc[both, f"val_mi_{m}"]
+            row.update({f"{m} vs base": diff.mean() if len(both) else float("nan"),
+                        f"{m} vs base sd": diff.std() if len(both) > 1 else float("nan")})
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 
@@ -357,6 +369,7 @@ def cv_size_scores(run: Path, cfg) -> dict:
 
     extract_features(run, "val", progress=False)
     sw = size_prior_sweep(run, extra_penalty=cfg.extra_penalty, missing_penalty=cfg.missing_penalty)
+    sw = sw[sw["query"] == "mi"]                          # BioImLab's own (microscope) queries
     return {f"{SIZE_COLUMN}{w:g}": float(a) for w, a in zip(sw["weight"], sw["accuracy"])}
 
 

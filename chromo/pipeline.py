@@ -266,7 +266,8 @@ def run_pipeline(profile: str = "cpu", force: bool = False, build: bool = True, 
               f"{known / 60:.1f} min last time" + (f" ({left.count(None)} never run here)" if None in left else ""),
               flush=True)
         run = Run(step["run"]) if "run" in step else None
-        reused = run is not None and run.is_finished()   # a finished run is reused, not retrained
+        # a finished run of these settings is reused, not retrained (a stale one is retrained by the notebook)
+        reused = run is not None and run.is_done(cfg, step["params"]["dataset"], step["params"]["model"])
         launched = launch_training(step) if run is not None and not reused and os.environ.get(TORCHRUN) else 0.0
         wall = round(launched + execute(step, nb_dir, project_root()), 1)   # torchrun's training, then the notebook
         stamps[step["out"]] = {"stamp": s, "wall_s": wall, "notebook": step["nb"], "params": step["params"]}

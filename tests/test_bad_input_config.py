@@ -187,6 +187,8 @@ def test_data_dir_flag_beats_environment_with_a_note(tiny_pki3, tmp_path, monkey
     ("val_fold: [0, 5, 1]\n", "val_fold must be [k, K]"),
     ("lr_by_dataset: {bioimlab: 0}\n", "lr_by_dataset for bioimlab must be a positive number, not 0"),
     ("lr_by_dataset: {bio: 0.02}\n", "lr_by_dataset: unknown dataset 'bio'"),
+    ("val_fold: [0, 5]\ninit_from: {bioimlab: pki3}\n", "val_fold with init_from naming a data set (bioimlab) "
+     "would retrain that source on the fold too"),
     ("val_fold: 3\n", "val_fold must be a list such as [0, 5] (or null), not 3"),
 ])
 def test_bad_settings_stop_before_anything_is_written(tmp_path, capsys, text, words):

@@ -258,6 +258,7 @@ def test_cv_variants_are_one_fold_each_of_a_recipe_from_the_profiles_pki3_run():
         assert experiments.seed_recipe(name) is None                     # not a seed repeat of the profile
     assert experiments.cv_recipe("bioimlab: cpu profile, seed 1") is None
     assert experiments.cv_recipe("bioimlab CV: no such recipe, fold 1 of 5") is None
+    assert experiments.cv_recipe(f"{experiments.CV}{experiments.CV_BASE}, fold 6 of 5") is None   # not a variant
     cpu = config.load("cpu")                   # the profile's own fine-tuning is one of the recipes
     recipe = experiments.cv_profile_recipe(cpu)
     assert recipe is not None
@@ -282,6 +283,7 @@ def test_cv_table_averages_the_folds_and_compares_fold_by_fold_with_the_profile(
     assert t.loc[base, "dcnn sd"] == pytest.approx(math.sqrt(0.0008))     # (0.02² + 0.02²) / (2 - 1)
     assert t.loc[lr, "dcnn vs base"] == pytest.approx(0.01)               # (0.02 + 0.00) / 2
     assert t.loc[lr, "assign vs base"] == pytest.approx(0.015)
+    assert t.loc[lr, "dcnn vs base sd"] == pytest.approx(math.sqrt(2) * 0.01)     # differences 0.02 and 0.00
     assert t.loc[lr, "train_min"] == pytest.approx(3.0)
     assert math.isnan(t.loc[long, "dcnn vs base"])
     assert experiments.cv_table(pd.DataFrame()).empty
@@ -301,3 +303,22 @@ def test_cv_size_table_compares_each_weight_with_the_prior_off_fold_by_fold():
     assert t.loc[1.0, "vs off"] == pytest.approx(-0.1)
     assert experiments.cv_size_table(exp, "learning rate 0.01, 20 epochs").empty
     assert experiments.cv_size_table(pd.DataFrame(), experiments.CV_BASE).empty
+
+
+def test_bioimlab_variants_trained_before_cross_validation_keep_their_learning_rate():
+    """cpu.yaml's lr_by_dataset (0.02 for BioImLab) must not change what an earlier BioImLab variant means: each
+    keeps 0.05 (its run's digest unchanged) and stays a seed repeat of its recipe; the profile's own rows follow
+    the profile."""
+    cpu = config.load("cpu")
+    assert cpu.lr_for("bioimlab") != 0.05
+    for name, (dataset, changes, how) in experiments.VARIANTS.items():
+        if dataset != "bioimlab" or how == "pki3-model":
+            continue
+        lr = experiments.variant_config(name).lr_for("bioimlab")
+        if name in experiments.PROFILE_BIO:
+            assert lr == cpu.lr_for("bioimlab"), name
+        elif not experiments.cv_recipe(name):
+            assert lr == 0.05, name
+    assert experiments.seed_recipe(f"{experiments.BIO_SEVEN}, seed 1") == experiments.SEVEN_RECIPE
+    assert experiments.seed_recipe("bioimlab: 64 px canvas, seed 2") == experiments.SQUARE_RECIPE
+    assert experiments.seed_recipe("bioimlab: cpu profile, seed 1") == experiments.PROFILE

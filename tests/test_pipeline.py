@@ -93,7 +93,8 @@ def job(tmp_path, monkeypatch):
             run = Path(step["run"])
             run.mkdir(parents=True, exist_ok=True)
             (run / "best.pt").write_bytes(b"")
-            (run / "done.json").write_text(json.dumps({"train_s": 12.5}))
+            digest = cfg.run_digest(step["params"]["dataset"], step["params"]["model"])
+            (run / "done.json").write_text(json.dumps({"train_s": 12.5, "config_digest": digest}))
         return 1.5
 
     monkeypatch.setattr(pipeline, "project_root", lambda: root)
@@ -147,6 +148,11 @@ def test_a_missing_output_or_unfinished_run_reruns_from_that_step(job):
     (job.cfg.run_dir("bioimlab", "eresnet-u1c0") / "done.json").unlink()   # the run is not finished
     assert job.run() == job.outs[job.outs.index(bio):]
     assert "reused_training_s" not in job.stamps()[bio]             # it was trained, not reused
+    stale = {"train_s": 9.0, "config_digest": "other settings"}     # finished, but with other settings
+    (job.cfg.run_dir("bioimlab", "eresnet-u1c0") / "done.json").write_text(json.dumps(stale))
+    job.data = "data-3"
+    job.run()
+    assert "reused_training_s" not in job.stamps()[bio]             # retrained by its notebook, not reused
 
 
 def test_changed_data_sources_stamp_record_or_force_rerun(job):
