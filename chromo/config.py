@@ -143,7 +143,11 @@ class Config:
 
     def lr_for(self, dataset: str) -> float:
         """Base SGD learning rate of a data set's runs: lr_by_dataset's value for it, else lr."""
-        return float((self.lr_by_dataset or {}).get(dataset, self.lr))
+        return float(self._lr_as_written(dataset))
+
+    def _lr_as_written(self, dataset: str):
+        # as the profile writes it: the run digest keeps 1 and 1.0 apart, as it always has
+        return (self.lr_by_dataset or {}).get(dataset, self.lr)
 
     def size_prior_for(self, dataset: str) -> float:
         """Weight of the karyotype assignment's relative-size prior for a data set (0: off)."""
@@ -162,7 +166,7 @@ class Config:
              if k not in NOT_TRAINING and k != "lr_by_dataset" and not (k in ADDED_LATER and v == ADDED_LATER[k])
              and model in MODEL_ONLY.get(k, (model,))}
         # the run's own budget and learning rate: another data set's do not change it
-        d.update(epochs=self.epochs_for(model, dataset), lr=(self.lr_by_dataset or {}).get(dataset, self.lr),
+        d.update(epochs=self.epochs_for(model, dataset), lr=self._lr_as_written(dataset),
                  dataset=dataset, model=model)
         d["init_from"] = self.source_digest(dataset, model)      # a retrained source invalidates this run
         return _sha(d)

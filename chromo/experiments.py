@@ -93,6 +93,10 @@ CV_RECIPES = {  # recipe: its settings
     "learning rate 0.02, 20 epochs": _fine_tuning(0.02, 20),
     "learning rate 0.05, 30 epochs": _fine_tuning(0.05, 30),
     "learning rate 0.01, 20 epochs": _fine_tuning(0.01, 20),
+    # tried after 0.02 was adopted: what else the fine-tuning on real microscope cuts might want
+    "learning rate 0.02, 20 epochs, no optics augmentation": {**_fine_tuning(0.02, 20), "optics": 0.0},
+    "learning rate 0.02, 20 epochs, batch 32": {**_fine_tuning(0.02, 20), "batch_size": 32},
+    "learning rate 0.02, 30 epochs": _fine_tuning(0.02, 30),
 }
 
 
@@ -166,7 +170,7 @@ VARIANTS = {
 # BioImLab's fine-tuning ran at learning rate 0.05 until cross-validation chose 0.02 (configs/cpu.yaml,
 # lr_by_dataset): each BioImLab variant trained before keeps 0.05, pinned here (a run's digest holds its rate, so
 # their runs stay valid); the profile's own rows were retrained at 0.02, and a pki3 model scored unchanged has none
-BIO_LR_BEFORE = {"lr_by_dataset": {"bioimlab": 0.05}}
+BIO_LR_BEFORE = {"lr_by_dataset": CV_RECIPES[CV_BASE]["lr_by_dataset"]}
 PROFILE_BIO = ("bioimlab: pki3 model unchanged", "bioimlab: cpu profile (transfer from pki3)",
                "bioimlab: cpu profile, no flip averaging", "bioimlab: cpu profile, seed 1", "bioimlab: cpu profile, seed 2")
 for _name, (_dataset, _changes, _how) in list(VARIANTS.items()):
@@ -320,38 +324,42 @@ def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
 
 
 def cv_recipe(name: str) -> str | None:
-    """The cross-validated recipe a variant is one fold of ("learning rate 0.02" for "bioimlab CV: learning
-    rate 0.02, fold 3 of 5"), None for any other variant."""
+    """The cross-validated recipe a variant is one fold of ("learning rate 0.02, 20 epochs" for "bioimlab CV:
+    learning rate 0.02, 20 epochs, fold 3 of 5"), None for any other variant."""
     if name not in VARIANTS or not name.startswith(CV) or ", fold " not in name:
         return None
     recipe = name[len(CV):].rsplit(", fold ", 1)[0]
     return recipe if recipe in CV_RECIPES else None
 
 
-def cv_table(exp: pd.DataFrame) -> pd.DataFrame:
+def cv_table(exp: pd.DataFrame, base: str = CV_BASE, assign: str = "val_mi_assign") -> pd.DataFrame:
     """Each cross-validated BioImLab recipe (CV_RECIPES): over its folds found in `exp`, the mean and standard
     deviation of the validation DCNN and assignment accuracies (eq. 9; every fold holds the same number of
     cells, so the mean over folds is the mean over all 70 cells) and the mean training minutes; its difference
-    from CV_BASE (the fine-tuning before cross-validation), fold by fold, with that difference's fold-to-fold sd
-    (the same folds, so it is smaller than either recipe's own). One row per recipe with a fold, in CV_RECIPES order."""
+    from the recipe `base` (default CV_BASE, the fine-tuning before cross-validation), fold by fold, with that
+    difference's fold-to-fold sd (the same folds, so it is smaller than either recipe's own). One row per recipe
+    with a fold, in CV_RECIPES order. `assign`: the column of the fold rows holding the assignment accuracy
+    (default: on -log p alone; "size_w0.25": with the relative-size prior at weight 0.25)."""
+    if base not in CV_RECIPES:
+        raise ValueError(f"cv_table: base {base!r} is not a cross-validated recipe (CV_RECIPES)")
     cols = ["recipe", "folds", "dcnn", "dcnn sd", "assign", "assign sd", "dcnn vs base", "dcnn vs base sd",
             "assign vs base", "assign vs base sd", "train_min"]
     if not len(exp):
         return pd.DataFrame(columns=cols)
     named = exp.assign(recipe=exp["variant"].map(cv_recipe)).dropna(subset=["recipe"])
     named = named.assign(fold=named["variant"].str.extract(r", fold (\d+) of ")[0].astype(float))
-    base = named[named["recipe"] == CV_BASE].set_index("fold")
+    ref = named[named["recipe"] == base].set_index("fold")
     rows = []
     for recipe in CV_RECIPES:
         g = named[named["recipe"] == recipe].set_index("fold")
         if not len(g):
             continue
         row = {"recipe": recipe, "folds": len(g), "train_min": g["train_min"].mean()}
-        for m in ("dcnn", "assign"):
-            v = g[f"val_mi_{m}"]
+        for m, col in (("dcnn", "val_mi_dcnn"), ("assign", assign)):
+            v = g[col] if col in g else pd.Series(float("nan"), index=g.index)
             row.update({m: v.mean(), f"{m} sd": v.std()})
-            both = v.index.intersection(base.index)
-            diff = v[both] - base.loc[both, f"val_mi_{m}"]
+            both = v.index.intersection(ref.index)
+            diff = v[both] - ref.loc[both, col] if col in ref else v[both] * float("nan")
             row.update({f"{m} vs base": diff.mean() if len(both) else float("nan"),
                         f"{m} vs base sd": diff.std() if len(both) > 1 else float("nan")})
         rows.append(row)
@@ -374,11 +382,16 @@ def cv_size_scores(run: Path, cfg) -> dict:
 
 
 def cv_profile_recipe(cfg) -> str | None:
-    """The cross-validated recipe that is the profile's own BioImLab fine-tuning (its learning rate and epochs),
-    None if none is."""
-    return next((r for r, c in CV_RECIPES.items()
-                 if c["lr_by_dataset"]["bioimlab"] == cfg.lr_for("bioimlab")
-                 and c["epochs"]["bioimlab"] == cfg.epochs_for(MODEL, "bioimlab")), None)
+    """The cross-validated recipe that is the profile's own BioImLab fine-tuning, None if none is: the recipe
+    (settings changed from the cpu profile) whose fine-tuning agrees with the profile's in every setting any
+    recipe changes (learning rate, epochs, optics, batch size, ...)."""
+    def seen(c, key):                                    # a setting as BioImLab's fine-tuning sees it
+        if key == "lr_by_dataset":
+            return c.lr_for("bioimlab")
+        return c.epochs_for(MODEL, "bioimlab") if key == "epochs" else getattr(c, key)
+    keys = {k for changes in CV_RECIPES.values() for k in changes}
+    return next((r for r, changes in CV_RECIPES.items()
+                 if all(seen(config_mod.load("cpu", **changes), k) == seen(cfg, k) for k in keys)), None)
 
 
 def cv_size_table(exp: pd.DataFrame, recipe: str) -> pd.DataFrame:

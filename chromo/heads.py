@@ -60,10 +60,11 @@ class FrozenBackboneHead(torch.nn.Module):
         return logits, (x if self.block.feature_at == 0 else feat)
 
 
-def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = None) -> tuple[FrozenBackboneHead, list]:
+def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = None,
+               dataset: str = "pki3") -> tuple[FrozenBackboneHead, list]:
     """One variant's Extended Block + FC trained on fixed features (softmax + alpha * center loss, eq. 3,
-    alpha ramped as in the profile; SGD with warm-up and cosine decay). Returns the head (eval mode) and the
-    softmax loss per epoch."""
+    alpha ramped as in the profile; SGD at the data set's rate (Config.lr_for) with warm-up and cosine decay).
+    Returns the head (eval mode) and the softmax loss per epoch."""
     units, at = int(variant[1]), int(variant[3])
     torch.manual_seed(cfg.seed if seed is None else seed)
     x = torch.as_tensor(train["features"], dtype=torch.float32)           # [N, D]
@@ -71,7 +72,8 @@ def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = N
     head = FrozenBackboneHead(ExtendedHead(x.shape[1], units, at, cfg.hidden, cfg.dropout),
                               x.mean(0), x.std(0) + 1e-6)
     center = CenterLoss(N_CLASSES, head.feature_dim, cfg.center_lr)
-    opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+    lr = cfg.lr_for(dataset)
+    opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)
     bs = 256
     steps = epochs * -(-len(x) // bs)
@@ -82,7 +84,7 @@ def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = N
         total = 0.0
         for idx in batches(len(x), bs, gen):
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, steps, cfg.lr, min(100, steps // 10 + 1))
+                g["lr"] = lr_at(step, steps, lr, min(100, steps // 10 + 1))
             logits, feats = head(x[idx])
             ramp = min(1.0, step / (cfg.alpha_warmup_epochs * steps / epochs)) if cfg.alpha_warmup_epochs else 1.0
             loss, ls, _ = joint_loss(logits, feats, y[idx], center, cfg.alpha * ramp, cfg.label_smoothing)
@@ -117,7 +119,7 @@ def table4(run: Path, cfg=None, variants=TABLE4_VARIANTS, epochs: int = 15, beta
     rows, curves = [], {}
     for v in tqdm(variants, desc="Table 4 heads", disable=None if progress else True):
         t0 = time.time()
-        head, curves[v] = train_head(v, f["train"][native], cfg, epochs)
+        head, curves[v] = train_head(v, f["train"][native], cfg, epochs, dataset=dataset)
         secs = time.time() - t0
         val = apply_head(head, f["val"][native])
         test = {q: apply_head(head, d) for q, d in f["test"].items()}

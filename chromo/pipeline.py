@@ -100,10 +100,20 @@ def _sources_digest() -> str:
     return h.hexdigest()
 
 
+# the chapters that read the experiments table (python -m chromo.experiments writes it, not the main job): a new
+# table re-executes them (and, as with any change, every chapter after them)
+EXPERIMENT_READERS = ("07_model_comparison", "10_paper_vs_ours", "11_recognition", "12_claims")
+EXPERIMENT_FILES = ("experiments.csv", "curves.csv")
+
+
 def stamp(step: dict, cfg, data_digest: str, src_digest: str) -> str:
     nb = project_root() / "notebooks" / f"{step['nb']}.ipynb"
     h = hashlib.sha256(nb.read_bytes())
     h.update((project_root() / "configs" / f"{cfg.profile}.yaml").read_bytes())
+    if step["nb"] in EXPERIMENT_READERS:
+        for name in EXPERIMENT_FILES:
+            f = cfg.results() / name
+            h.update(f.read_bytes() if f.exists() else b"absent")
     h.update(json.dumps(step["params"], sort_keys=True).encode())
     h.update(src_digest.encode())
     h.update(data_digest.encode())

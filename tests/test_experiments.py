@@ -264,6 +264,10 @@ def test_cv_variants_are_one_fold_each_of_a_recipe_from_the_profiles_pki3_run():
     assert recipe is not None
     assert experiments.CV_RECIPES[recipe]["lr_by_dataset"]["bioimlab"] == cpu.lr_for("bioimlab")
     assert experiments.cv_profile_recipe(config.load("cpu", lr_by_dataset={"bioimlab": 0.3})) is None
+    # every setting a recipe changes must match, not only the rate and the epochs
+    for name, changes in experiments.CV_RECIPES.items():
+        assert experiments.cv_profile_recipe(config.load("cpu", **changes)) == name
+    assert experiments.cv_profile_recipe(config.load("cpu", batch_size=16)) is None
 
 
 def test_cv_table_averages_the_folds_and_compares_fold_by_fold_with_the_profile():
@@ -287,6 +291,16 @@ def test_cv_table_averages_the_folds_and_compares_fold_by_fold_with_the_profile(
     assert t.loc[lr, "train_min"] == pytest.approx(3.0)
     assert math.isnan(t.loc[long, "dcnn vs base"])
     assert experiments.cv_table(pd.DataFrame()).empty
+    t = experiments.cv_table(exp, base=lr).set_index("recipe")          # against another recipe
+    assert t.loc[base, "dcnn vs base"] == pytest.approx(-0.01) and t.loc[lr, "dcnn vs base"] == 0
+    exp["size_w0.25"] = exp["val_mi_assign"] + [0.01, 0.0, 0.03, 0.0, 0.0, 0.0]   # the assignment with a prior
+    t = experiments.cv_table(exp, base=lr, assign="size_w0.25").set_index("recipe")
+    assert t.loc[base, "assign"] == pytest.approx(0.965)                  # (0.96 + 0.97) / 2
+    assert t.loc[base, "assign vs base"] == pytest.approx(-0.025)         # (0.96 - 0.99 + 0.97 - 0.99) / 2
+    assert t.loc[lr, "dcnn"] == pytest.approx(0.93)                       # DCNN as before
+    assert math.isnan(experiments.cv_table(exp, assign="no such column").loc[0, "assign"])
+    with pytest.raises(ValueError, match="no such recipe"):
+        experiments.cv_table(exp, base="no such recipe")
 
 
 def test_cv_size_table_compares_each_weight_with_the_prior_off_fold_by_fold():

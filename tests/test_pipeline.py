@@ -140,6 +140,23 @@ def test_a_changed_notebook_reruns_it_and_every_later_step(job):
     assert job.run() == job.outs                                    # the first notebook: everything
 
 
+def test_a_new_experiments_table_reruns_the_chapters_that_read_it(job):
+    job.run()
+    first = min(job.outs.index(o) for o in pipeline.EXPERIMENT_READERS if o in job.outs)
+    for name in pipeline.EXPERIMENT_FILES:                           # absent, then written by chromo.experiments
+        (job.cfg.results() / name).write_text("variant\nv1\n")
+        assert job.run() == job.outs[first:]
+        assert job.run() == []
+    assert job.outs[first] == "07_model_comparison"
+
+
+def test_experiment_readers_are_the_notebooks_that_read_the_table():
+    nbs = config.project_root() / "notebooks"
+    readers = {p.stem for p in nbs.glob("*.ipynb")
+               if any(k in p.read_text() for k in ("experiments.load(", "experiments.load_curves("))}
+    assert readers == set(pipeline.EXPERIMENT_READERS)
+
+
 def test_a_missing_output_or_unfinished_run_reruns_from_that_step(job):
     job.run()
     (job.nb_dir / "04_hausdorff_cosine_vs_euclid.ipynb").unlink()
