@@ -60,8 +60,8 @@ class FrozenBackboneHead(torch.nn.Module):
         return logits, (x if self.block.feature_at == 0 else feat)
 
 
-def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = None,
-               dataset: str = "pki3") -> tuple[FrozenBackboneHead, list]:
+def train_head(variant: str, train: dict, cfg, epochs: int, seed: int | None = None, *,
+               dataset: str) -> tuple[FrozenBackboneHead, list]:
     """One variant's Extended Block + FC trained on fixed features (softmax + alpha * center loss, eq. 3,
     alpha ramped as in the profile; SGD at the data set's rate (Config.lr_for) with warm-up and cosine decay).
     Returns the head (eval mode) and the softmax loss per epoch."""

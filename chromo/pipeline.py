@@ -1,8 +1,9 @@
 """The main job: execute the notebooks in order with papermill into the book, then build it.
 
 A notebook whose inputs (its source, the chromo sources, the profile config, its parameters, the data
-listing) are unchanged since its last execution, and whose outputs still exist, is not executed again;
-a changed one is, with every notebook after it. Wall time per notebook goes to metrics.json.
+listing, and for the chapters that read it the experiments table: EXPERIMENT_READERS) are unchanged since
+its last execution, and whose outputs still exist, is not executed again; a changed one is, with every
+notebook after it. Wall time per notebook goes to metrics.json.
 """
 from __future__ import annotations
 
@@ -113,7 +114,8 @@ def stamp(step: dict, cfg, data_digest: str, src_digest: str) -> str:
     if step["nb"] in EXPERIMENT_READERS:
         for name in EXPERIMENT_FILES:
             f = cfg.results() / name
-            h.update(f.read_bytes() if f.exists() else b"absent")
+            data = f.read_bytes() if f.exists() else None
+            h.update(f"{name}:{'absent' if data is None else len(data)}:".encode() + (data or b""))
     h.update(json.dumps(step["params"], sort_keys=True).encode())
     h.update(src_digest.encode())
     h.update(data_digest.encode())

@@ -299,6 +299,10 @@ def test_cv_table_averages_the_folds_and_compares_fold_by_fold_with_the_profile(
     assert t.loc[base, "assign vs base"] == pytest.approx(-0.025)         # (0.96 - 0.99 + 0.97 - 0.99) / 2
     assert t.loc[lr, "dcnn"] == pytest.approx(0.93)                       # DCNN as before
     assert math.isnan(experiments.cv_table(exp, assign="no such column").loc[0, "assign"])
+    exp.loc[0, "size_w0.25"] = float("nan")                               # base fold 1 not scored with the prior
+    t = experiments.cv_table(exp, base=lr, assign="size_w0.25").set_index("recipe")
+    assert t.loc[base, "folds"] == 1 and t.loc[base, "dcnn"] == pytest.approx(0.94)   # fold 2 alone, both measures
+    assert t.loc[base, "assign"] == pytest.approx(0.97)
     with pytest.raises(ValueError, match="no such recipe"):
         experiments.cv_table(exp, base="no such recipe")
 
@@ -325,6 +329,8 @@ def test_bioimlab_variants_trained_before_cross_validation_keep_their_learning_r
     the profile."""
     cpu = config.load("cpu")
     assert cpu.lr_for("bioimlab") != 0.05
+    assert experiments.BIO_LR_BEFORE["lr_by_dataset"] == experiments.CV_RECIPES[experiments.CV_BASE]["lr_by_dataset"]
+    assert set(experiments.CV_AFTER_ADOPTION) < set(experiments.CV_RECIPES)
     for name, (dataset, changes, how) in experiments.VARIANTS.items():
         if dataset != "bioimlab" or how == "pki3-model":
             continue
