@@ -284,10 +284,10 @@ MI_ABLATION = {"none (KI)": (), "rotate": ("rotate",), "rotate + bend": ("rotate
                "rotate + bend + neighbour + optics (the MI queries)": ("rotate", "bend", "neighbour", "optics")}
 
 
-def mi_ablation(run: Path, split: str = "test") -> pd.DataFrame:
+def mi_ablation(run: Path, split: str = "test", prior: bool = True) -> pd.DataFrame:
     """The simulated MI queries built one factor at a time (data.augment.simulate_mi), each normalised as
-    the run's images are, scored with the run's model (the assignment with the run's relative-size prior):
-    which factor costs what."""
+    the run's images are, scored with the run's model (the assignment with the run's relative-size prior;
+    `prior=False`: on -log p alone, as the experiments table scores): which factor costs what."""
     from chromo.data.canvas import object_areas
     from chromo.data.loader import mi_queries, prepare
     from chromo.inference import predict
@@ -295,7 +295,7 @@ def mi_ablation(run: Path, split: str = "test") -> pd.DataFrame:
     run = Run(run)
     cfg, dataset, _ = run.settings()
     net, _ = run.load_model(device())
-    prior = run.size_prior()
+    prior = run.size_prior() if prior else None
     s = prepare(cfg, dataset, progress=False).split(split)
     rows = []
     for name, factors in MI_ABLATION.items():

@@ -68,6 +68,11 @@ NO_MAXPOOL = "pki3: 64 px canvas, no stem max-pool, 3 epochs"
 PKI3_PLAIN = "pki3: not straightened"
 BIO_PLAIN = "bioimlab: not straightened (transfer from pki3)"
 STRAIGHT_FROM_PLAIN = "bioimlab: straightened, from the unstraightened pki3 model"
+# the optics augmentation at the profile's own recipe: the simulated MI built one factor at a time, with and
+# without it (chapter 11; scored on the validation split into the ABLATION columns)
+PKI3_NO_OPTICS = "pki3: cpu profile, no optics augmentation"
+OPTICS_PAIR = ("pki3: cpu profile", PKI3_NO_OPTICS)
+ABLATION = "val_factors_"          # + the factors joined by _ ("none": KI) + _dcnn / _assign (ablation_column)
 # pki3 runs against training minutes (chapter 11's figure, beside the profile's own runs)
 CURVES = (PKI3_SEVEN, PKI3_BLUR, EQUAL_BUDGET, PKI3_PLAIN, PLAIN_SHORT, SQUARE_RUN, SQUARE_SHORT, LONGER, NO_MAXPOOL)
 CURVE_COLUMNS = ["variant", "epoch", "epoch_s", "val_acc"]
@@ -116,6 +121,7 @@ VARIANTS = {
     "pki3: cpu profile, no flip averaging": ("pki3", {}, "no-tta"),
     "pki3: cpu profile, seed 1": ("pki3", {"seed": 1}, "run"),
     "pki3: cpu profile, seed 2": ("pki3", {"seed": 2}, "run"),
+    PKI3_NO_OPTICS: ("pki3", NO_OPTICS, "run"),
     # the 7-epoch recipe (rows trained before 14 epochs were adopted); "no flip averaging" and "unchanged" score
     # its pki3 run, retrained in their own folders when reproduced
     PKI3_SEVEN: ("pki3", SEVEN, "run"),
@@ -351,8 +357,10 @@ def cv_table(exp: pd.DataFrame, base: str = CV_BASE, assign: str = "val_mi_assig
     if not len(exp):
         return pd.DataFrame(columns=cols)
     named = exp.assign(recipe=exp["variant"].map(cv_recipe)).dropna(subset=["recipe"])
-    # a fold counts where every measure present was scored, so "folds" is what the means average over
-    named = named.dropna(subset=[c for c in ("val_mi_dcnn", assign) if c in named])
+    # a fold counts where every measure present was scored, so "folds" is what the means average over; a
+    # measure no fold has is NaN throughout
+    present = [c for c in ("val_mi_dcnn", assign) if c in named]
+    named = named.dropna(subset=present).assign(**{c: float("nan") for c in ("val_mi_dcnn", assign) if c not in present})
     named = named.assign(fold=named["variant"].str.extract(r", fold (\d+) of ")[0].astype(float))
     ref = named[named["recipe"] == base].set_index("fold")
     rows = []
@@ -363,10 +371,10 @@ def cv_table(exp: pd.DataFrame, base: str = CV_BASE, assign: str = "val_mi_assig
         row = {"recipe": recipe, "folds": len(g),
                "train_min": g["train_min"].mean() if "train_min" in g else float("nan")}
         for m, col in (("dcnn", "val_mi_dcnn"), ("assign", assign)):
-            v = g[col] if col in g else pd.Series(float("nan"), index=g.index)
+            v = g[col]
             row.update({m: v.mean(), f"{m} sd": v.std()})
             both = v.index.intersection(ref.index)
-            diff = v[both] - ref.loc[both, col] if col in ref else v[both] * float("nan")
+            diff = v[both] - ref.loc[both, col]
             row.update({f"{m} vs base": diff.mean() if len(both) else float("nan"),
                         f"{m} vs base sd": diff.std() if len(both) > 1 else float("nan")})
         rows.append(row)
@@ -415,6 +423,45 @@ def cv_size_table(exp: pd.DataFrame, recipe: str) -> pd.DataFrame:
     return pd.DataFrame([{"weight": float(c[len(SIZE_COLUMN):]), "folds": len(g), "assign": g[c].mean(),
                           "vs off": (g[c] - g[off]).mean(), "vs off sd": (g[c] - g[off]).std()} for c in sizes],
                         columns=cols)
+
+
+def ablation_scores(run: Path) -> dict:
+    """The simulated MI built one factor at a time (evaluate.mi_ablation) on the validation split, the
+    assignment on -log p alone as everywhere in this table: {ABLATION<factors>_<dcnn|assign>: accuracy}."""
+    from chromo.evaluate import mi_ablation
+
+    t = mi_ablation(run, split="val", prior=False)
+    return {ablation_column(f, m): float(t.loc[f, col]) for f in t.index for m, col in (("dcnn", "DCNN"), ("assign", "assignment"))}
+
+
+def ablation_column(factors: str, method: str) -> str:
+    """The experiments table's column of one row of evaluate.MI_ABLATION and a method (dcnn, assign):
+    e.g. val_factors_rotate_bend_dcnn."""
+    from chromo.evaluate import MI_ABLATION
+
+    return f"{ABLATION}{'_'.join(MI_ABLATION[factors]) or 'none'}_{method}"
+
+
+def ablation_table(exp: pd.DataFrame, names=OPTICS_PAIR) -> pd.DataFrame:
+    """The validation accuracy of each named variant on the simulated MI built one factor at a time (rows:
+    evaluate.MI_ABLATION's factors; columns: (variant, DCNN | assignment)) and, for two variants, the first
+    minus the second ("difference"). Empty where a variant has not been scored factor by factor."""
+    from chromo.evaluate import MI_ABLATION
+
+    rows = exp.set_index("variant") if len(exp) else pd.DataFrame()
+    cols = [ablation_column(f, m) for f in MI_ABLATION for m in ("dcnn", "assign")]
+    if not all(n in rows.index for n in names) or not set(cols) <= set(rows.columns) \
+            or rows.loc[list(names), cols].isna().any(axis=None):
+        return pd.DataFrame()
+    out = {}
+    for n in names:
+        for m, label in (("dcnn", "DCNN"), ("assign", "assignment")):
+            out[(n, label)] = [float(rows.loc[n, ablation_column(f, m)]) for f in MI_ABLATION]
+    table = pd.DataFrame(out, index=pd.Index(list(MI_ABLATION), name="factors"))
+    if len(names) == 2:
+        for label in ("DCNN", "assignment"):
+            table[("difference", label)] = table[(names[0], label)] - table[(names[1], label)]
+    return table
 
 
 def straight_table(exp: pd.DataFrame) -> pd.DataFrame:
@@ -500,6 +547,8 @@ def run_variant(name: str) -> dict:
            "best_val_acc_during_training": done["best_val_acc"], **score(net, cfg, dataset)}
     if cv_recipe(name):                   # the assignment's relative-size prior on the fold (cv_size_table)
         row.update(cv_size_scores(run.path, cfg))
+    if name in OPTICS_PAIR:               # the simulated MI factor by factor (ablation_table)
+        row.update(ablation_scores(run.path))
     print(f"{name}: {row} ({time.time() - t:.0f} s)", flush=True)
     return row
 

@@ -342,3 +342,36 @@ def test_bioimlab_variants_trained_before_cross_validation_keep_their_learning_r
     assert experiments.seed_recipe(f"{experiments.BIO_SEVEN}, seed 1") == experiments.SEVEN_RECIPE
     assert experiments.seed_recipe("bioimlab: 64 px canvas, seed 2") == experiments.SQUARE_RECIPE
     assert experiments.seed_recipe("bioimlab: cpu profile, seed 1") == experiments.PROFILE
+
+
+def test_ablation_table_puts_the_two_recipes_factor_by_factor_side_by_side():
+    from chromo.evaluate import MI_ABLATION
+
+    factors = list(MI_ABLATION)
+    assert [experiments.ablation_column(f, "dcnn") for f in (factors[0], factors[2], factors[-1])] == [
+        "val_factors_none_dcnn", "val_factors_rotate_bend_dcnn", "val_factors_rotate_bend_neighbour_optics_dcnn"]
+    with_, without = experiments.OPTICS_PAIR
+
+    def row(name, base):            # factor k: DCNN base - 0.1 k, assignment base - 0.05 k
+        return {"variant": name, "dataset": "pki3",
+                **{experiments.ablation_column(f, "dcnn"): base - 0.1 * k for k, f in enumerate(factors)},
+                **{experiments.ablation_column(f, "assign"): base - 0.05 * k for k, f in enumerate(factors)}}
+    exp = pd.DataFrame([row(with_, 0.95), row(without, 0.90), _row("pki3: 64 px canvas, 8 epochs", 0.9, 0.9)])
+    t = experiments.ablation_table(exp)
+    assert list(t.index) == factors
+    assert t[(with_, "DCNN")].tolist() == pytest.approx([0.95, 0.85, 0.75, 0.65, 0.55])
+    assert t[(without, "assignment")].iloc[-1] == pytest.approx(0.90 - 0.05 * 4)
+    assert t[("difference", "DCNN")].tolist() == pytest.approx([0.05] * 5)       # with minus without
+    assert t[("difference", "assignment")].tolist() == pytest.approx([0.05] * 5)
+    # not scored factor by factor (a row without the columns, or one missing): nothing to show
+    assert experiments.ablation_table(exp[exp["variant"] != without]).empty
+    exp.loc[1, experiments.ablation_column(factors[1], "assign")] = float("nan")
+    assert experiments.ablation_table(exp).empty
+    assert experiments.ablation_table(pd.DataFrame()).empty
+
+
+def test_the_profile_without_optics_changes_only_the_optics():
+    name = experiments.PKI3_NO_OPTICS
+    assert experiments.VARIANTS[name] == ("pki3", {"optics": 0.0}, "run")
+    assert experiments.OPTICS_PAIR == ("pki3: cpu profile", name)
+    assert experiments.seed_recipe(name) is None          # not a seed repeat of the profile

@@ -9,7 +9,8 @@ from chromo import config, karyotype
 from chromo.classify import Classifier, read_cell
 from chromo.data.canvas import object_areas
 from chromo.data.synthetic import write_cell
-from chromo.evaluate import dcnn_and_assignment, predictions_from, select, size_costs, size_prior_sweep
+from chromo.evaluate import (MI_ABLATION, dcnn_and_assignment, mi_ablation, predictions_from, select, size_costs,
+                             size_prior_sweep)
 from chromo.inference import extract_features, predict
 from chromo.run import CheckpointError, Run
 from tests.test_classify import run, synthetic_manifest  # noqa: F401 (module fixtures)
@@ -138,6 +139,26 @@ def test_features_carry_areas_and_the_run_its_prior(run):  # noqa: F811
         assert Run(run).size_prior()["weight"] == 0.0           # the run's config's: synthetic is not named
         with pytest.raises(ValueError, match="a number >= 0"):
             extract_features(run, "val", progress=False, size_prior=-1.0)
+    finally:
+        path.write_text(before)
+
+
+def test_mi_ablation_scores_with_the_runs_prior_or_without_it(run):  # noqa: F811
+    """evaluate.mi_ablation: each factor set once; prior=False is the assignment on -log p alone (the
+    experiments table's), and the prior never changes the DCNN column."""
+    path = Run(run).path / Run.SIZE_PRIOR
+    before = path.read_text()
+    try:
+        extract_features(run, "val", progress=False, size_prior=20.0)
+        on, off = mi_ablation(run, split="val"), mi_ablation(run, split="val", prior=False)
+        assert list(on.index) == list(MI_ABLATION) == list(off.index)
+        assert on["DCNN"].tolist() == off["DCNN"].tolist()
+        f = Run(run).features("val", "ki")
+        plain = dcnn_and_assignment(f["logits"], f["labels"], f["cells"])
+        assert off.loc["none (KI)", "DCNN"] == pytest.approx(plain["dcnn"])
+        assert off.loc["none (KI)", "assignment"] == pytest.approx(plain["assign"])
+        mi = Run(run).features("val", "mi")
+        assert off.iloc[-1]["DCNN"] == pytest.approx(dcnn_and_assignment(mi["logits"], mi["labels"], mi["cells"])["dcnn"])
     finally:
         path.write_text(before)
 
