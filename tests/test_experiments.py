@@ -352,17 +352,20 @@ def test_ablation_table_puts_the_two_recipes_factor_by_factor_side_by_side():
         "val_factors_none_dcnn", "val_factors_rotate_bend_dcnn", "val_factors_rotate_bend_neighbour_optics_dcnn"]
     with_, without = experiments.OPTICS_PAIR
 
-    def row(name, base):            # factor k: DCNN base - 0.1 k, assignment base - 0.05 k
+    def row(name, dcnn, assign):    # factor k: DCNN dcnn - 0.1 k, assignment assign - 0.05 k
         return {"variant": name, "dataset": "pki3",
-                **{experiments.ablation_column(f, "dcnn"): base - 0.1 * k for k, f in enumerate(factors)},
-                **{experiments.ablation_column(f, "assign"): base - 0.05 * k for k, f in enumerate(factors)}}
-    exp = pd.DataFrame([row(with_, 0.95), row(without, 0.90), _row("pki3: 64 px canvas, 8 epochs", 0.9, 0.9)])
+                **{experiments.ablation_column(f, "dcnn"): dcnn - 0.1 * k for k, f in enumerate(factors)},
+                **{experiments.ablation_column(f, "assign"): assign - 0.05 * k for k, f in enumerate(factors)}}
+    exp = pd.DataFrame([row(with_, 0.95, 0.99), row(without, 0.90, 0.92),
+                        _row("pki3: 64 px canvas, 8 epochs", 0.9, 0.9)])
     t = experiments.ablation_table(exp)
     assert list(t.index) == factors
     assert t[(with_, "DCNN")].tolist() == pytest.approx([0.95, 0.85, 0.75, 0.65, 0.55])
-    assert t[(without, "assignment")].iloc[-1] == pytest.approx(0.90 - 0.05 * 4)
+    assert t[(without, "assignment")].iloc[-1] == pytest.approx(0.92 - 0.05 * 4)
     assert t[("difference", "DCNN")].tolist() == pytest.approx([0.05] * 5)       # with minus without
-    assert t[("difference", "assignment")].tolist() == pytest.approx([0.05] * 5)
+    assert t[("difference", "assignment")].tolist() == pytest.approx([0.07] * 5)
+    # an experiments table that never scored factor by factor (no such columns): nothing to show
+    assert experiments.ablation_table(pd.DataFrame([_row(with_, 0.9, 0.9), _row(without, 0.9, 0.9)])).empty
     # not scored factor by factor (a row without the columns, or one missing): nothing to show
     assert experiments.ablation_table(exp[exp["variant"] != without]).empty
     exp.loc[1, experiments.ablation_column(factors[1], "assign")] = float("nan")

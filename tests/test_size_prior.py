@@ -152,7 +152,8 @@ def test_mi_ablation_scores_with_the_runs_prior_or_without_it(run):  # noqa: F81
         extract_features(run, "val", progress=False, size_prior=20.0)
         on, off = mi_ablation(run, split="val"), mi_ablation(run, split="val", prior=False)
         assert list(on.index) == list(MI_ABLATION) == list(off.index)
-        assert on["DCNN"].tolist() == off["DCNN"].tolist()
+        assert on["DCNN"].tolist() == off["DCNN"].tolist()              # an argmax: the prior never enters
+        assert on["assignment"].tolist() != off["assignment"].tolist()  # at weight 20 the prior decides
         f = Run(run).features("val", "ki")
         plain = dcnn_and_assignment(f["logits"], f["labels"], f["cells"])
         assert off.loc["none (KI)", "DCNN"] == pytest.approx(plain["dcnn"])
