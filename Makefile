@@ -17,18 +17,22 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(PY) -m chromo book --profile $(PROFILE)
 
-## tests: unit tests, the nbval regression of the smoke notebooks, a smoke-profile book build and its
-## browser check (skipped, and said so, when Debian's chromium cannot be installed)
+## tests: ruff, unit tests, the nbval regression of the smoke notebooks, every chapter on the toy-sized gpu
+## profile, a smoke-profile book build and its browser check (skipped, and said so, when Debian's chromium
+## cannot be installed)
 test: $(STAMP)
+	$(PY) -m ruff check chromo tests scripts
 	$(PY) -m pytest -q tests
 	$(MAKE) regress
+	$(PY) -m chromo book --profile gpu-toy --no-build
 	$(PY) -m chromo book --profile smoke
 	$(PY) scripts/browser_check.py build/book-smoke/_build/html; rc=$$?; \
 	  if [ $$rc -eq 2 ]; then echo "browser check SKIPPED: chromium unavailable"; else exit $$rc; fi
 
-## unit tests only (no chapter notebook executed, no book built): the quick check while working
+## the quick check while working: ruff and the unit tests not marked slow (no chapter executed, no book built)
 unit: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m ruff check chromo tests scripts
+	$(PY) -m pytest -q -m "not slow" tests
 
 ## the nbval regression of tests/regression (smoke profile; analysis chapters on the committed fixture)
 regress: $(STAMP)
@@ -39,7 +43,7 @@ regress: $(STAMP)
 ## analysis chapters reading the committed fixture (tests/regression/regress.yaml)
 regress-update: $(STAMP)
 	$(PY) -m chromo book --profile smoke --no-build
-	$(PY) -m chromo.pipeline update-regression
+	$(PY) -m chromo.book.pipeline update-regression
 
 ## refresh the fixture itself (the smoke runs' feature files) when the feature format changes
 regress-fixture: $(STAMP)

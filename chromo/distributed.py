@@ -42,16 +42,18 @@ class World:
             size, rank = int(env["WORLD_SIZE"]), int(env.get("RANK", "-1"))
             local = int(env.get("LOCAL_RANK", rank))
         except ValueError as e:
-            raise DistributedError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({e}); launch with torchrun") from e
+            raise DistributedError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({e}); launch with "
+                                   "torchrun") from e
         if size < 1 or not 0 <= rank < size:
-            raise DistributedError(f"RANK {env.get('RANK')} and WORLD_SIZE {size} do not describe a process of the "
-                                   "world (0 <= RANK < WORLD_SIZE); launch with torchrun, which sets both")
+            raise DistributedError(f"RANK {env.get('RANK')} and WORLD_SIZE {size} do not describe a process "
+                                   "of the world (0 <= RANK < WORLD_SIZE); launch with torchrun, which sets "
+                                   "both")
         if size > 1:
             missing = [v for v in RENDEZVOUS if not env.get(v)]
             if missing:
-                raise DistributedError(f"WORLD_SIZE={size} but {' and '.join(missing)} not set: the processes cannot "
-                                       "meet. Launch with torchrun (it sets them), or set them to the address and "
-                                       "a free port of the rank-0 machine")
+                raise DistributedError(f"WORLD_SIZE={size} but {' and '.join(missing)} not set: the "
+                                       "processes cannot meet. Launch with torchrun (it sets them), or set "
+                                       "them to the address and a free port of the rank-0 machine")
         return cls(rank, size, local)
 
 
@@ -122,7 +124,8 @@ def assert_same(name: str, value: torch.Tensor) -> None:
     torch.distributed.all_gather(got, v)
     vals = [float(g.item()) for g in got]
     if any(x != vals[0] for x in vals):
-        raise DistributedError(f"{name} differs between processes: " + ", ".join(f"rank {r}: {x!r}" for r, x in enumerate(vals)))
+        raise DistributedError(f"{name} differs between processes: " + ", ".join(f"rank {r}: {x!r}" for r,
+                                                                                 x in enumerate(vals)))
 
 
 def checksum(*tensors) -> torch.Tensor:

@@ -10,9 +10,8 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from chromo import CLASSES, class_name, device, karyotype
-from chromo.cell import predict_cell
+from chromo.cell import assign_cells, by_cell, predict_cell, size_costs
 from chromo.data.loader import NATIVE_QUERY
-from chromo.karyotype import assign_karyotype, relative_size, size_cost
 from chromo.matching import (label_feature_vectors, label_redistribution, lfv_distances, neg_log_softmax,
                              predict_dcnn, predict_fvm)
 from chromo.run import CheckpointError, Run
@@ -62,12 +61,6 @@ def wrong_predictions(pred, true, cells, homologue=None) -> pd.DataFrame:
             .agg(lambda s: ", ".join(s)).rename("wrong_predictions").reset_index())
 
 
-def _by_cell(cells):
-    cells = np.asarray(cells)
-    for c in pd.unique(cells):
-        yield c, np.flatnonzero(cells == c)
-
-
 def select(pred: pd.DataFrame, method: str | None = None, query: str | None = None,
            distance: str | None = None) -> pd.DataFrame:
     """The rows of a prediction table for one method / query style / distance metric (None: any)."""
@@ -83,26 +76,9 @@ def cell_accuracy(pred: pd.DataFrame) -> pd.Series:
     return per_cell_accuracy(pred["pred"], pred["label"], pred["cell"])
 
 
-def size_costs(f: dict, prior: dict | None, where: str = "features") -> np.ndarray | None:
-    """The relative-size cost [N, 24] of a feature dict's chromosomes (chromo.karyotype.size_cost, from
-    their areas relative to their cell), or None where the prior is absent or its weight 0. A chromosome of
-    area 0 (nothing above the threshold; `chromo classify` also zeroes those shrunk to fit) gets no size
-    cost and stays out of its cell's median."""
-    if not prior or not prior["weight"]:
-        return None
-    if "areas" not in f:
-        raise CheckpointError(f"{where}: no chromosome areas (extracted before the size prior existed); "
-                              "rerun `chromo features`")
-    if "mean" not in prior:
-        raise CheckpointError(f"{where}: a size prior without its model; rerun `chromo features`")
-    areas, cells = np.asarray(f["areas"], float), np.asarray(f["cells"])
-    cost, known = np.zeros((len(areas), len(CLASSES))), areas > 0
-    cost[known] = size_cost(relative_size(areas[known], cells[known]), prior, prior["weight"])
-    return cost
-
-
 def predictions(run, gamma: float = 1.0, beta: float = 40, metrics=("cosine", "euclid"),
-                extra_penalty: float = 4.0, missing_penalty: float = 4.0, split: str = "test") -> pd.DataFrame:
+                extra_penalty: float = 4.0, missing_penalty: float = 4.0,
+                split: str = "test") -> pd.DataFrame:
     """Every method's prediction for every test chromosome, long format: one row per
     (chromosome, query, method, distance), with the cell, true label and, for LRd, the head flag. The
     assignment uses the run's relative-size prior (Run.size_prior), as `chromo classify` does."""
@@ -111,8 +87,9 @@ def predictions(run, gamma: float = 1.0, beta: float = 40, metrics=("cosine", "e
     feats = {q: run.features(split, q) for q in ("ki", "mi") if run.has_features(split, q)}  # each file once
     prior = run.size_prior()
     if prior is None:
-        warnings.warn(f"{run.path}: no {Run.SIZE_PRIOR} (features extracted before the size prior existed): the "
-                      f"assignment is on -log p alone; `chromo features --run {run.path}` writes it", stacklevel=2)
+        warnings.warn(f"{run.path}: no {Run.SIZE_PRIOR} (features extracted before the size prior existed): "
+                      f"the assignment is on -log p alone; `chromo features --run {run.path}` writes it",
+                      stacklevel=2)
     return predictions_from(run.features("val", native), feats, native, gamma, beta, metrics,
                             extra_penalty, missing_penalty, prior, where=str(run.path))
 
@@ -123,7 +100,9 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
     """`predictions` on feature dicts (features, logits, labels, cells, paths, areas): `val` makes the LFVs
     and the FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own
     style; `size_prior` (Run.size_prior) adds its cost to the assignment. Each cell goes through
-    chromo.cell.predict_cell, as in `chromo classify`."""
+    chromo.cell.predict_cell, as in `chromo classify`. The assignment's rows carry each label's margin and
+    runner-up (karyotype.assignment_margins); DCNN's and the assignment's, the softmax probability of the
+    label (`p_softmax`)."""
     lfv = label_feature_vectors(val["features"], val["labels"], gamma)      # eq. 4, the same for every metric
     out = []
     for q in feats:
@@ -131,15 +110,18 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
         size = size_costs(t, size_prior, f"{where} ({q} features)")
         base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
         n = len(base)
-        dcnn, assigned = np.zeros(n, int), np.zeros(n, int)
+        dcnn, assigned, margin, runner = np.zeros(n, int), np.zeros(n, int), np.zeros(n), np.zeros(n, int)
+        p_top, p_assigned = np.zeros(n), np.zeros(n)
         first = {metric: np.zeros(n, int) for metric in metrics}
         dmin = {metric: np.zeros(n) for metric in metrics}
         second = {metric: np.zeros(n, int) for metric in metrics}
         head = {metric: np.zeros(n, bool) for metric in metrics}
-        for _, idx in _by_cell(t["cells"]):
+        for _, idx in by_cell(t["cells"]):
             c = predict_cell(t["logits"][idx], t["features"][idx], {metric: lfv for metric in metrics}, beta,
                              extra_penalty, missing_penalty, None if size is None else size[idx])
-            dcnn[idx], assigned[idx] = c.dcnn, c.assign
+            dcnn[idx], assigned[idx], margin[idx], runner[idx] = c.dcnn, c.assign, c.margin, c.runner_up
+            p_top[idx] = c.probs.max(1)
+            p_assigned[idx] = c.probs[np.arange(len(idx)), c.assign - 1]
             for metric in metrics:
                 first[metric][idx], dmin[metric][idx] = c.lfv[metric], c.min_distance[metric]
                 second[metric][idx], head[metric][idx] = c.lrd[metric], c.head[metric]
@@ -147,18 +129,30 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
         def add(method, pred, distance=None, **extra):
             out.append(base.assign(method=method, distance=distance, pred=np.asarray(pred, int), **extra))
 
-        add("dcnn", dcnn)
-        add("assign", assigned)
+        add("dcnn", dcnn, p_softmax=p_top)
+        add("assign", assigned, margin=margin, runner_up=runner, p_softmax=p_assigned)
         for metric in metrics:
             add("lfv", first[metric], metric, min_distance=dmin[metric])
-            add("lfv+lrd", second[metric], metric, first=first[metric], head=head[metric], min_distance=dmin[metric])
+            add("lfv+lrd", second[metric], metric, first=first[metric], head=head[metric],
+                min_distance=dmin[metric])
             if q == native:   # gallery: the validation images
                 fvm_pred = predict_fvm(t["features"], val["features"], val["labels"], metric)[0]
             else:             # MI queries against the KI images of the same cell
                 ki = feats[native]
-                fvm_pred = predict_fvm(t["features"], ki["features"], ki["labels"], metric, t["cells"], ki["cells"])[0]
+                fvm_pred = predict_fvm(t["features"], ki["features"], ki["labels"], metric, t["cells"],
+                                       ki["cells"])[0]
             add("fvm", fvm_pred, metric)
     return pd.concat(out, ignore_index=True)
+
+
+def review_table(pred: pd.DataFrame, calibration: dict, query: str) -> pd.DataFrame:
+    """The assignment's rows of a prediction table for one query style, with each label's probability of
+    being right (`confidence`: its margin through a review.fit_calibration model fitted on validation cells)
+    and whether it is right."""
+    from chromo.review import calibrate
+
+    a = select(pred, "assign", query).reset_index(drop=True)
+    return a.assign(confidence=calibrate(a["margin"], calibration), right=a["pred"] == a["label"])
 
 
 def records(pred: pd.DataFrame, dataset: str, model: str) -> list[dict]:
@@ -192,7 +186,8 @@ def karyotype_summary(table: pd.DataFrame) -> dict:
             "abnormal_cells": int(len(ab)), "abnormal_detected": int(ab["formula_correct"].sum()),
             "abnormal_flagged": int(ab["predicted_abnormal"].sum()),
             "normal_flagged_abnormal": int((~table["abnormal"] & table["predicted_abnormal"]).sum()),
-            "wrong_sex": int((table["true_formula"].map(karyotype.sex) != table["predicted_formula"].map(karyotype.sex)).sum())}
+            "wrong_sex": int((table["true_formula"].map(karyotype.sex)
+                              != table["predicted_formula"].map(karyotype.sex)).sum())}
 
 
 def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
@@ -202,23 +197,78 @@ def beta_sweep(run: Path, betas=range(1, 46), gamma: float = 1.0,
     run = Run(run)
     native = NATIVE_QUERY[run.settings()[1]]
     val, t = run.features("val", native), run.features(split, query or native)
-    d = lfv_distances(t["features"], *label_feature_vectors(val["features"], val["labels"], gamma), metric=metric)
+    d = lfv_distances(t["features"], *label_feature_vectors(val["features"], val["labels"], gamma),
+                      metric=metric)
     rows = []
-    for cell, idx in _by_cell(t["cells"]):
+    for cell, idx in by_cell(t["cells"]):
         for b in betas:
             second = label_redistribution(d[idx], b)["second"]
             rows.append({"cell": cell, "beta": b, "accuracy": float((second == t["labels"][idx]).mean())})
     return pd.DataFrame(rows)
 
 
+def best_beta(sweep: pd.DataFrame, near: float = 40) -> pd.DataFrame:
+    """Per cell of a beta_sweep (Fig. 12(a)): the best accuracy, the betas that reach it (lowest, highest,
+    how many) and the one of them nearest `near` (the paper's 40)."""
+    rows = []
+    for cell, g in sweep.groupby("cell", sort=False):
+        top = g[g["accuracy"] >= g["accuracy"].max() - 1e-12]["beta"].to_numpy()
+        rows.append({"cell": cell, "accuracy": float(g["accuracy"].max()), "lowest": int(top.min()),
+                     "highest": int(top.max()), "betas": len(top),
+                     "nearest": int(top[np.argmin(abs(top - near))])})
+    return pd.DataFrame(rows)
+
+
+def lrd_rounds(pred: pd.DataFrame, query: str) -> pd.DataFrame:
+    """Fig. 10 per cell, for each base distance: the accuracy of the first round (nearest LFV, d_first), of
+    the second (after LRd, d_second), and of the second round within LRd's head and within its tail. Columns
+    (metric, round); rows the cells."""
+    out = {}
+    for metric in ("cosine", "euclid"):
+        first = select(pred, "lfv", query, metric)
+        second = select(pred, "lfv+lrd", query, metric)
+        right = second["pred"] == second["label"]
+        out[(metric, "first")] = cell_accuracy(first)
+        out[(metric, "second")] = cell_accuracy(second)
+        out[(metric, "second, head")] = right[second["head"].astype(bool)].groupby(second["cell"]).mean()
+        out[(metric, "second, tail")] = right[~second["head"].astype(bool)].groupby(second["cell"]).mean()
+    return pd.DataFrame(out)
+
+
+def best_beta_summary(best: pd.DataFrame, n_betas: int = 45, near: int = 40) -> dict:
+    """A best_beta table in a few numbers: its cells, the cells where all `n_betas` betas swept tie (beta
+    does not matter there), the cells where `near` is among the best, and the median of the lowest and of
+    the highest best beta."""
+    return {"cells": len(best), "every beta ties": int((best["betas"] == n_betas).sum()),
+            f"{near} among the best": int((best["nearest"] == near).sum()),
+            "median lowest best beta": float(best["lowest"].median()),
+            "median highest best beta": float(best["highest"].median())}
+
+
+def case_table(pred: pd.DataFrame, method: str = "lfv+lrd", distance: str | None = "cosine") -> pd.DataFrame:
+    """The paper's Tables 2 and 3 per cell: for each query style of `pred` (MI first, as the paper), the
+    cell's accuracy (eq. 8) with `method` and `distance`, its number of errors and its wrong predictions in
+    the paper's notation (wrong_predictions, in the order of the true class; "None" for a cell without error,
+    as the paper prints). Rows: the cells, in the prediction table's order; columns chromosomes, then
+    accuracy_<q>, errors_<q> and wrong_<q> per query style q."""
+    out = {}
+    for q in [q for q in ("mi", "ki") if (pred["query"] == q).any()]:
+        p = select(pred, method, q, distance)
+        right = (p["pred"] == p["label"]).groupby(p["cell"], sort=False)
+        out.setdefault("chromosomes", right.size())
+        out[f"accuracy_{q}"], out[f"errors_{q}"] = right.mean(), right.size() - right.sum()
+        p = p.sort_values("label", kind="stable")        # stable: the homologues keep their order
+        wrong = wrong_predictions(p["pred"], p["label"], p["cell"]).set_index("cell")["wrong_predictions"]
+        out[f"wrong_{q}"] = wrong.reindex(right.size().index, fill_value="None")
+    return pd.DataFrame(out).rename_axis("cell")
+
+
 def dcnn_and_assignment(logits, labels, cells, extra_penalty: float = 4.0, missing_penalty: float = 4.0,
                         size=None) -> dict:
     """Mean per-cell accuracy (eq. 9) of the softmax argmax (DCNN) and of the karyotype assignment (its cost
     plus `size` [N, 24], the relative-size cost, where given)."""
-    nll, assigned = neg_log_softmax(logits), np.zeros(len(labels), int)
-    cost = nll if size is None else nll + size
-    for _, idx in _by_cell(cells):
-        assigned[idx] = assign_karyotype(cost[idx], extra_penalty, missing_penalty)["labels"]
+    nll = neg_log_softmax(logits)
+    assigned, _ = assign_cells(nll if size is None else nll + size, cells, extra_penalty, missing_penalty)
     return {"dcnn": mean_cell_accuracy(predict_dcnn(logits), labels, cells),
             "assign": mean_cell_accuracy(assigned, labels, cells)}
 
@@ -245,18 +295,16 @@ def penalty_sweep(run: Path, penalties=PENALTIES, split: str = "val") -> pd.Data
 
 def _assignment_scores(cost, labels, cells, extra: float, missing: float) -> dict:
     """Mean per-cell accuracy (eq. 9) and formula accuracy of the karyotype assignment on `cost` [N, 24]."""
-    acc, right = [], []
-    for _, idx in _by_cell(cells):
-        got = np.asarray(assign_karyotype(cost[idx], extra, missing)["labels"])
-        acc.append(float((got == labels[idx]).mean()))
-        right.append(karyotype.formula(got) == karyotype.formula(labels[idx]))
-    return {"accuracy": float(np.mean(acc)), "formula_accuracy": float(np.mean(right))}
+    got, formulas = assign_cells(cost, cells, extra, missing)
+    right = [formulas[c] == karyotype.formula(labels[idx]) for c, idx in by_cell(cells)]
+    return {"accuracy": mean_cell_accuracy(got, labels, cells), "formula_accuracy": float(np.mean(right))}
 
 
 SIZE_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)
 
 
-def size_prior_sweep(run: Path, weights=SIZE_WEIGHTS, extra_penalty: float = 4.0, missing_penalty: float = 4.0,
+def size_prior_sweep(run: Path, weights=SIZE_WEIGHTS, extra_penalty: float = 4.0,
+                     missing_penalty: float = 4.0,
                      split: str = "val") -> pd.DataFrame:
     """The weight of the assignment's relative-size prior (karyotype.size_cost; 0: off), each of `weights`,
     scored on every query style of a split (the validation split by default, where the weight is chosen):
@@ -264,7 +312,8 @@ def size_prior_sweep(run: Path, weights=SIZE_WEIGHTS, extra_penalty: float = 4.0
     run = Run(run)
     prior = run.size_prior()
     if prior is None or "mean" not in prior:
-        raise CheckpointError(f"{run.path}: no size model in size_prior.json; rerun `chromo features --run {run.path}`")
+        raise CheckpointError(f"{run.path}: no size model in size_prior.json; rerun `chromo features --run "
+                              f"{run.path}`")
     rows = []
     for q in ("ki", "mi"):
         if not run.has_features(split, q):
@@ -281,7 +330,8 @@ def size_prior_sweep(run: Path, weights=SIZE_WEIGHTS, extra_penalty: float = 4.0
 
 MI_ABLATION = {"none (KI)": (), "rotate": ("rotate",), "rotate + bend": ("rotate", "bend"),
                "rotate + bend + neighbour": ("rotate", "bend", "neighbour"),
-               "rotate + bend + neighbour + optics (the MI queries)": ("rotate", "bend", "neighbour", "optics")}
+               "rotate + bend + neighbour + optics (the MI queries)": ("rotate", "bend", "neighbour",
+                                                                       "optics")}
 
 
 def mi_ablation(run: Path, split: str = "test", prior: bool = True) -> pd.DataFrame:
@@ -301,7 +351,7 @@ def mi_ablation(run: Path, split: str = "test", prior: bool = True) -> pd.DataFr
     for name, factors in MI_ABLATION.items():
         imgs = s.images if not factors else mi_queries(s.images, cfg, factors)
         size = size_costs({"areas": object_areas(imgs), "cells": s.cells}, prior, str(run.path))
-        acc = dcnn_and_assignment(predict(net, imgs, cfg)[0], s.labels, s.cells, cfg.extra_penalty,
-                                  cfg.missing_penalty, size)
+        acc = dcnn_and_assignment(predict(net, imgs, cfg)[0], s.labels, s.cells, cfg.matching.extra_penalty,
+                                  cfg.matching.missing_penalty, size)
         rows.append({"factors": name, "DCNN": acc["dcnn"], "assignment": acc["assign"]})
     return pd.DataFrame(rows).set_index("factors")

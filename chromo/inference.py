@@ -13,25 +13,25 @@ from chromo.run import CheckpointError, Run
 
 
 def autocast(cfg):
-    """bf16 autocast on the package's device when the profile asks for it (cfg.bf16)."""
-    return torch.autocast(device().type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    """bf16 autocast on the package's device when the profile asks for it (cfg.training.bf16)."""
+    return torch.autocast(device().type, dtype=torch.bfloat16, enabled=cfg.training.bf16)
 
 
 @torch.no_grad()
 def predict(net, images: np.ndarray, cfg, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """(logits [N, 24], features [N, D]) as float32 numpy, in eval mode. With cfg.tta, both are the mean
-    over the image and its horizontal, vertical and double flips (which end is up is not known)."""
+    """(logits [N, 24], features [N, D]) as float32 numpy, in eval mode. With cfg.training.tta, both are the
+    mean over the image and its horizontal, vertical and double flips (which end is up is not known)."""
     net.eval()
-    if cfg.channels_last:          # weights in the inputs' memory format: 1.5x (bench inference)
+    if cfg.training.channels_last:          # weights in the inputs' memory format: 1.5x (bench inference)
         net = net.to(memory_format=torch.channels_last)
     dev = device()
     logits, feats = [], []
     for idx in batches(len(images), batch_size):
         x = to_tensor(images[idx]).to(dev)                           # [B, 1, H, W]
-        views = [x, x.flip(-1), x.flip(-2), x.flip(-1, -2)] if getattr(cfg, "tta", False) else [x]
+        views = [x, x.flip(-1), x.flip(-2), x.flip(-1, -2)] if cfg.training.tta else [x]
         lo, fe = 0, 0
         for v in views:
-            if cfg.channels_last:
+            if cfg.training.channels_last:
                 v = v.contiguous(memory_format=torch.channels_last)
             with autocast(cfg):
                 a, b = net(v)
@@ -49,7 +49,8 @@ def fit_size_prior(prep, weight: float) -> dict:
     tr = prep.split("train")
     rel = relative_size(object_areas(tr.images), tr.cells)
     return {"weight": float(weight), **fit_size_model(rel, tr.labels),
-            "fitted_on": f"{prep.dataset} training split: {len(tr)} chromosomes, {len(np.unique(tr.cells))} cells"}
+            "fitted_on": f"{prep.dataset} training split: {len(tr)} chromosomes, {len(np.unique(tr.cells))} "
+                         "cells"}
 
 
 def _size_prior_for(run, prep, weight: float, keep: bool) -> dict:
@@ -84,7 +85,8 @@ def extract_features(run, split: str = "test", progress: bool = True, queries=No
     net, _ = run.load_model(device())
     prep = prepare(cfg, dataset, progress)
     s = prep.split(split)
-    run.save_size_prior(_size_prior_for(run, prep, cfg.size_prior_for(dataset) if size_prior is None else size_prior,
+    run.save_size_prior(_size_prior_for(run, prep, cfg.size_prior_for(dataset) if size_prior is None
+                                        else size_prior,
                                         keep=size_prior is None))
     if cell_every > 1:
         keep = np.isin(s.cells, np.unique(s.cells)[::cell_every])
@@ -97,7 +99,8 @@ def extract_features(run, split: str = "test", progress: bool = True, queries=No
     out = []
     for q, imgs in styles.items():
         logits, feats = predict(net, imgs, cfg)
-        name = split if cell_every == 1 else f"{split}-every{cell_every}"   # a subset never takes the full name
+        # a subset never takes the full name
+        name = split if cell_every == 1 else f"{split}-every{cell_every}"
         out.append(run.save_features(name, q, features=feats, logits=logits, labels=s.labels, cells=s.cells,
                                      paths=s.paths, index=s.index, areas=object_areas(imgs)))
     return out

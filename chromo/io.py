@@ -44,8 +44,9 @@ def atomic_write(path: Path, write) -> Path:
 
 
 def stale_temporaries(folder, older_than_s: float = 0.0, targets=None) -> list[Path]:
-    """Temporary files of interrupted atomic writes in `folder` (not below it): names `.<target>.XXXXXXXX.tmp`,
-    last modified more than older_than_s seconds ago, for any target or only those named in `targets`."""
+    """Temporary files of interrupted atomic writes in `folder` (not below it): names
+    `.<target>.XXXXXXXX.tmp`, last modified more than older_than_s seconds ago, for any target or only those
+    named in `targets`."""
     import time
 
     folder, now, out = Path(folder), time.time(), []

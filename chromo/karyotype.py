@@ -64,19 +64,29 @@ def assign_karyotype(cost, extra_penalty: float = 4.0, missing_penalty: float = 
     c = np.where(np.isfinite(c), c, 1e6)
     best = None
     for hyp in SEX_CHROMOSOMES:
-        normal = np.array(normal_labels(hyp))
-        slots = np.concatenate([normal, np.arange(1, N_CLASSES + 1)])
-        cm = c[:, slots - 1].copy()
-        cm[:, :len(normal)] -= missing_penalty
-        cm[:, len(normal):] += extra_penalty
-        rows, cols = linear_sum_assignment(cm)
-        total = float(cm[rows, cols].sum() + missing_penalty * len(normal))
+        total, labels = _solve(*_slot_problem(c, hyp, extra_penalty, missing_penalty))
         if best is None or total < best["cost"] - 1e-12:
-            labels = np.empty(n, int)
-            labels[rows] = slots[cols]
             best = {"labels": labels, "hypothesis": hyp, "cost": total}
     best["formula"] = formula(best["labels"])
     return best
+
+
+def _slot_problem(c: np.ndarray, hyp: str, extra_penalty: float, missing_penalty: float):
+    """assign_karyotype's problem for one sex hypothesis: (slot labels [m], slot costs [n, m], constant)."""
+    normal = np.array(normal_labels(hyp))
+    slots = np.concatenate([normal, np.arange(1, N_CLASSES + 1)])
+    cm = c[:, slots - 1].copy()
+    cm[:, :len(normal)] -= missing_penalty
+    cm[:, len(normal):] += extra_penalty
+    return slots, cm, missing_penalty * len(normal)
+
+
+def _solve(slots: np.ndarray, cm: np.ndarray, constant: float) -> tuple[float, np.ndarray]:
+    """The optimal assignment of rows to slots: (its total cost, each row's slot label)."""
+    rows, cols = linear_sum_assignment(cm)
+    labels = np.empty(len(cm), int)
+    labels[rows] = slots[cols]
+    return float(cm[rows, cols].sum() + constant), labels
 
 
 # --- relative size (beyond the paper): a chromosome's area against the other chromosomes of its cell -----
@@ -114,3 +124,36 @@ def size_cost(rel, model: dict, weight: float) -> np.ndarray:
     rel = np.asarray(rel, float)[:, None]                                    # [n, 1]
     mean, sd = np.asarray(model["mean"])[None], np.asarray(model["sd"])[None]   # [1, 24]
     return weight * (0.5 * ((rel - mean) / sd) ** 2 + np.log(sd))
+
+
+# --- min-marginals of the assignment (beyond the paper): how much the optimum pays to change one label ------
+
+def assignment_margins(cost, extra_penalty: float = 4.0, missing_penalty: float = 4.0) -> dict:
+    """Min-marginals of assign_karyotype's labels: how sure the cell's optimum is of each chromosome's label.
+
+    For chromosome i with optimal label k_i, `margin[i]` >= 0 is what the cell's optimal assignment (both sex
+    hypotheses, the same slots and penalties as assign_karyotype) costs more when i may not take k_i, and
+    `runner_up[i]` the label i takes in that constrained optimum. Exact: per hypothesis, one re-solve per
+    chromosome with i's slots of k_i removed (+inf, which linear_sum_assignment treats as no edge, unlike
+    the 1e6 that stands for an infinite cost); a hypothesis whose own optimum already gives i another
+    label needs no re-solve. A margin of 0 is a tie: another assignment is as cheap. Returns labels,
+    hypothesis, formula and cost (those of assign_karyotype), margin [n] and runner_up [n] (1..24).
+    """
+    best = assign_karyotype(cost, extra_penalty, missing_penalty)
+    c = np.where(np.isfinite(np.asarray(cost, dtype=float)), np.asarray(cost, dtype=float), 1e6)
+    labels, n = best["labels"], len(c)
+    constrained, runner_up = np.full(n, np.inf), np.zeros(n, int)
+    for hyp in SEX_CHROMOSOMES:
+        slots, cm, constant = _slot_problem(c, hyp, extra_penalty, missing_penalty)
+        total, own = _solve(slots, cm, constant)
+        for i in range(n):
+            if own[i] != labels[i]:               # this hypothesis's optimum already avoids k_i
+                t, lab = total, own
+            else:
+                forbidden = cm.copy()
+                forbidden[i, slots == labels[i]] = np.inf
+                t, lab = _solve(slots, forbidden, constant)
+            if t < constrained[i] - 1e-12:
+                constrained[i], runner_up[i] = t, lab[i]
+    margin = np.maximum(constrained - best["cost"], 0.0)     # float round-off only: >= 0 by construction
+    return {**best, "margin": margin, "runner_up": runner_up}

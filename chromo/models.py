@@ -7,47 +7,45 @@ feature vector at the Extended Block's input (c0) or after unit Y's Linear (cY).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torchvision
 
-from chromo import N_CLASSES
-from chromo.data.canvas import canvas_hw
+from chromo import BACKBONES, BASELINES, EXTENDED, N_CLASSES, PAPER_MODEL, TABLE4_VARIANTS
+from chromo.config import ADAPTED, canvas_hw
 
-BASELINES = ("alexnet", "vgg16", "resnet50")
-VARIANT = re.compile(r"^eresnet-u(\d)c(\d)$")
 
 
 @dataclass
 class ModelConfig:
-    name: str = "eresnet-u1c0"   # eresnet-uXcY, alexnet, vgg16, resnet50
+    name: str = PAPER_MODEL      # eresnet-uXcY, alexnet, vgg16, resnet50
     canvas: int | tuple = 64     # a side (square) or (height, width)
     backbone: str = "resnet50"   # EResNet backbone (resnet18/34/50)
     stem_maxpool: bool = True
     hidden: int = 1024           # width of an Extended Block unit
     dropout: float = 0.5
     n_classes: int = N_CLASSES
-    adapt: bool = False          # AlexNet/VGG16: BatchNorm after every convolution, AlexNet's stem at stride 2
+    # AlexNet/VGG16: BatchNorm after every convolution, AlexNet's stem at stride 2
+    adapt: bool = False
 
     @classmethod
     def from_config(cls, cfg, name: str) -> "ModelConfig":
-        return cls(name=name, canvas=cfg.canvas, backbone=cfg.backbone, stem_maxpool=cfg.stem_maxpool,
-                   hidden=cfg.hidden, dropout=cfg.dropout,
-                   adapt=bool(getattr(cfg, "adapt_baselines", False)) and name in ("alexnet", "vgg16"))
+        t = cfg.training
+        return cls(name=name, canvas=cfg.data.canvas, backbone=t.backbone, stem_maxpool=t.stem_maxpool,
+                   hidden=t.hidden, dropout=t.dropout, adapt=t.adapt_baselines and name in ADAPTED)
 
 
 def backbone_dim(arch: str) -> int:
-    """Size of a ResNet backbone's pooled output (the c0 feature vector): 512 for resnet18/34, 2048 for resnet50."""
+    """Size of a ResNet backbone's pooled output (the c0 feature): 512 (resnet18/34), 2048 (resnet50)."""
     return {"resnet18": 512, "resnet34": 512, "resnet50": 2048}[arch]
 
 
 def _resnet(arch: str, maxpool: bool) -> tuple[nn.Module, int]:
     """torchvision ResNet taking one gray channel; the final fc removed. Returns (module, feature size)."""
-    if arch not in ("resnet18", "resnet34", "resnet50"):
-        raise ValueError(f"unknown backbone {arch!r}; choose resnet18, resnet34 or resnet50")
+    if arch not in BACKBONES:
+        raise ValueError(f"unknown backbone {arch!r}; choose {', '.join(BACKBONES)}")
     net = getattr(torchvision.models, arch)(weights=None)
     net.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
     if not maxpool:
@@ -61,10 +59,12 @@ class ExtendedHead(nn.Module):
     """The Extended Block (units of FC, ReLU, Dropout) and the final FC, on backbone features: EResNet
     without its backbone. The feature vector is taken at unit `feature_at`'s FC (0: the block's input)."""
 
-    def __init__(self, dim: int, units: int, feature_at: int, hidden: int, dropout: float, n_classes: int = N_CLASSES,
+    def __init__(self, dim: int, units: int, feature_at: int, hidden: int, dropout: float,
+                 n_classes: int = N_CLASSES,
                  backbone: nn.Module | None = None):
         super().__init__()
-        if backbone is not None:   # registered first: the parameter order of EResNet checkpoints and optimisers
+        # registered first: the parameter order of EResNet checkpoints and optimisers
+        if backbone is not None:
             self.backbone = backbone
         if not 0 <= feature_at <= units:
             raise ValueError(f"variant u{units}c{feature_at}: the feature unit must be 0..{units}")
@@ -115,7 +115,8 @@ class ResNetBaseline(nn.Module):
 
 class ClassicBaseline(nn.Module):
     """AlexNet / VGG16 (torchvision layouts) for one channel; the adaptive pool shrinks with the canvas
-    (height // 32 x width // 32 cells, at least 1) so the first Linear fits small inputs. Features = the penultimate FC output.
+    (height // 32 x width // 32 cells, at least 1) so the first Linear fits small inputs. Features = the
+    penultimate FC output.
 
     mc.adapt, for training from scratch on a small canvas: BatchNorm after every convolution (VGG16 is then
     torchvision's vgg16_bn; without it neither network left chance level within a CPU budget) and AlexNet's
@@ -123,13 +124,15 @@ class ClassicBaseline(nn.Module):
 
     def __init__(self, mc: ModelConfig):
         super().__init__()
-        net = getattr(torchvision.models, mc.name + ("_bn" if mc.adapt and mc.name == "vgg16" else ""))(weights=None)
+        net = getattr(torchvision.models, mc.name + ("_bn" if mc.adapt and mc.name == "vgg16"
+                                                     else ""))(weights=None)
         first = net.features[0]
         stride = 2 if mc.adapt and mc.name == "alexnet" else first.stride
         net.features[0] = nn.Conv2d(1, first.out_channels, first.kernel_size, stride, first.padding)
         if mc.adapt and mc.name == "alexnet":
             net.features = nn.Sequential(*[layer for m in net.features for layer in
-                                           ((m, nn.BatchNorm2d(m.out_channels)) if isinstance(m, nn.Conv2d) else (m,))])
+                                           ((m, nn.BatchNorm2d(m.out_channels)) if isinstance(m, nn.Conv2d)
+                                            else (m,))])
         cells = tuple(max(1, n // 32) for n in canvas_hw(mc.canvas))     # (rows, columns) of the pool
         net.avgpool = nn.AdaptiveAvgPool2d(cells)
         i_fc1 = 1 if mc.name == "alexnet" else 0
@@ -150,7 +153,7 @@ class ClassicBaseline(nn.Module):
 
 def build_model(mc: ModelConfig) -> nn.Module:
     """Any model by name; checks with a dummy forward pass that the canvas suits it."""
-    m = VARIANT.match(mc.name)
+    m = EXTENDED.match(mc.name)
     if m:
         units, feat = int(m.group(1)), int(m.group(2))
         if units > 3:
@@ -171,9 +174,6 @@ def build_model(mc: ModelConfig) -> nn.Module:
                          "use a larger canvas (AlexNet needs at least 64)") from e
     return model.train()
 
-
-# the Extended Block variants of the paper's Table 4 (X units, feature after unit Y's FC)
-TABLE4_VARIANTS = ("u0c0", "u1c0", "u1c1", "u2c0", "u2c1", "u3c0", "u3c1", "u3c2")
 
 
 def variants() -> list[str]:

@@ -132,15 +132,17 @@ class Run:
     def check_identity(self, ck: dict) -> None:
         """A checkpoint of this run must be the run's own: its config_digest is the digest of the run's
         config.yaml + provenance.json (Config.run_digest). A best.pt copied in from another run, or left by a
-        retrain with other settings, is refused. A checkpoint without a digest cannot be checked and passes."""
+        retrain with other settings, is refused. A checkpoint without a digest cannot be checked and
+        passes."""
         stored = ck.get("config_digest") if isinstance(ck, dict) else None
         if not stored:
             return
         cfg, dataset, model = self.settings()
         expected = cfg.run_digest(dataset, model)
         if stored != expected:
-            raise CheckpointError(f"{self.best} belongs to another run (its config digest {stored}, the run's "
-                                  f"{expected} for {dataset}/{model}); retrain or restore the run's own checkpoint")
+            raise CheckpointError(f"{self.best} belongs to another run (its config digest {stored}, the "
+                                  f"run's {expected} for {dataset}/{model}); retrain or restore the run's "
+                                  "own checkpoint")
 
     def load_model(self, device):
         """The best checkpoint as (net: the model in eval mode on `device`, payload), after check_identity."""
@@ -167,7 +169,8 @@ class Run:
         """features [N, D], logits [N, 24], labels, cells, paths, index of one split and query style."""
         path = self.features_path(split, query)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no feature file; run `chromo features --run {self.path} --split {split}`")
+            raise FileNotFoundError(f"{path}: no feature file; run `chromo features --run {self.path} "
+                                    f"--split {split}`")
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
@@ -216,10 +219,10 @@ class Run:
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold `.lock` (fcntl.flock, exclusive, non-blocking) while the run is trained: a second `chromo train`
-        on the same run directory stops with a CheckpointError instead of overwriting the first one's files.
-        The kernel releases the lock when the process ends, even on kill -9, so no stale lock survives; the
-        file itself stays (empty) and is never removed, which keeps the lock safe between processes."""
+        """Hold `.lock` (fcntl.flock, exclusive, non-blocking) while the run is trained: a second `chromo
+        train` on the same run directory stops with a CheckpointError instead of overwriting the first one's
+        files. The kernel releases the lock when the process ends, even on kill -9, so no stale lock survives;
+        the file itself stays (empty) and is never removed, which keeps the lock safe between processes."""
         self.path.mkdir(parents=True, exist_ok=True)
         path = self.path / self.LOCK
         try:
@@ -236,9 +239,9 @@ class Run:
                 pid = holder[0] if holder else "unknown"
                 where = f" on {holder[1]}" if len(holder) > 1 else ""
                 since = f" since {holder[2]}" if len(holder) > 2 else ""
-                raise CheckpointError(f"{self.path} is being trained by another process (pid {pid}{where}{since}); "
-                                      "wait for it to finish (then this command reuses its run) or stop that "
-                                      "process") from None
+                raise CheckpointError(f"{self.path} is being trained by another process (pid "
+                                      f"{pid}{where}{since}); wait for it to finish (then this command "
+                                      "reuses its run) or stop that process") from None
             os.ftruncate(fd, 0)
             stamp = datetime.datetime.now().isoformat(timespec="seconds")
             os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {stamp}\n".encode(), 0)
@@ -269,122 +272,3 @@ class Run:
             print(f"{self.path}: removed {removed} stale temporary file{'s' if removed > 1 else ''} "
                   f"({size / 1e6:.1f} MB) left by an interrupted write", file=sys.stderr, flush=True)
         return removed
-
-
-# --- moving runs ------------------------------------------------------------------------------------------
-def _runs_under(folder: Path) -> list[Path]:
-    """Every run directory (config.yaml beside provenance.json) at or below `folder`, sorted."""
-    return sorted(p.parent for p in folder.rglob(Run.CONFIG) if (p.parent / Run.PROVENANCE).exists())
-
-
-def lexical_path(p) -> Path:
-    """An absolute path with '..' folded but symbolic links kept, as a user or a config spells it."""
-    return Path(os.path.abspath(Path(p).expanduser()))
-
-
-def _moved(value, src: Path, dst: Path) -> str | None:
-    """The init_from path `value` after src moved to dst, in its own style (relative to the project root
-    when it was relative), or None when it names nothing inside src (a dataset name, another run). Matched
-    as spelled first (a symlinked runs/ stays relative), then with links resolved."""
-    if not isinstance(value, str) or value in config_mod.DATASETS:
-        return None
-    top = lexical_path(config_mod.project_root())
-    p = Path(value).expanduser()
-    old = lexical_path(p if p.is_absolute() else top / p)
-    if old == src or src in old.parents:
-        new = dst / old.relative_to(src)
-    elif old.resolve() == src.resolve() or src.resolve() in old.resolve().parents:
-        new = dst.resolve() / old.resolve().relative_to(src.resolve())
-    else:
-        return None
-    if not p.is_absolute():
-        with contextlib.suppress(ValueError):
-            return str(new.relative_to(top))
-    return str(new)
-
-
-def move_runs(src, dst, root) -> tuple[list[tuple[Path, dict]], list[str]]:
-    """Move a run directory, or a folder of runs, from `src` to `dst`, and point every run under `root`
-    (and inside src) that starts from a run inside src at its new place: the `init_from` paths in its
-    config.yaml are rewritten, each file atomically. A run's identity does not change: its digest takes the
-    source's digest, not its path (Config.source_digest); each rewritten run that was finished before the
-    move is checked to be finished after it. All or nothing: a failure after the rename puts every file and
-    the folder back.
-
-    Refused, with nothing changed, when src is missing, a symbolic link or holds no run, dst exists or lies
-    inside src, a run inside src has an unreadable config.yaml, or a run inside src or starting from it is
-    being trained (each such run's lock is held meanwhile). Not rewritten, and named in the notes: a run
-    under root whose config.yaml cannot be read, and an `init_weights` file inside src (its path is part of
-    the run's identity, so rewriting it would make a finished run another one). provenance.json keeps the
-    source path as it was when the run was trained: it is a record.
-    Returns ([(config.yaml written, {dataset: (old init_from, new)})], notes)."""
-    src, dst, root = lexical_path(src), lexical_path(dst), lexical_path(root)
-    if src.is_symlink():
-        raise CheckpointError(f"{src}: is a symbolic link; move the folder it names ({src.resolve()}) instead")
-    if not src.is_dir():
-        raise CheckpointError(f"{src}: no such folder; nothing moved")
-    inside = _runs_under(src)
-    if not inside:
-        raise CheckpointError(f"{src}: holds no run directory (config.yaml with provenance.json); nothing moved")
-    if dst.exists() or dst.is_symlink():
-        raise CheckpointError(f"{dst}: already exists; nothing moved (choose a new name)")
-    if dst == src or src in dst.parents or src.resolve() in dst.resolve().parents:
-        raise CheckpointError(f"{dst}: lies inside {src}; nothing moved")
-    plan, notes = [], []
-    for run in sorted(set(inside) | set(_runs_under(root) if root.is_dir() else [])):
-        is_inside = run in inside
-        try:
-            text = (run / Run.CONFIG).read_text()
-            values = yaml.safe_load(text)
-            if not isinstance(values, dict):
-                raise TypeError(f"holds {type(values).__name__}, not a mapping")
-        except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError) as e:
-            if is_inside:
-                raise CheckpointError(f"{run / Run.CONFIG}: unreadable ({type(e).__name__}: {e}); nothing moved") from e
-            notes.append(f"{run / Run.CONFIG}: unreadable, not checked for paths into {src}")
-            continue
-        changes = {d: (v, new) for d, v in (values.get("init_from") or {}).items() if (new := _moved(v, src, dst))}
-        if _moved(values.get("init_weights"), src, dst):
-            notes.append(f"{run / Run.CONFIG}: init_weights {values['init_weights']} lies inside {src}; not rewritten "
-                         "(the path is part of the run's identity)")
-        if changes:
-            plan.append((run, text, values, changes, _finished(run)))
-    created = [p for p in reversed(dst.parents) if not p.exists()]
-    with contextlib.ExitStack() as locks:
-        for run in sorted(set(inside) | {p[0] for p in plan}):
-            locks.enter_context(Run(run).lock())     # a run being trained stops the move here
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(src, dst)
-        except OSError as e:
-            for p in reversed(created):
-                with contextlib.suppress(OSError):
-                    p.rmdir()
-            raise CheckpointError(f"{src} -> {dst}: cannot rename ({e.strerror}); nothing moved") from e
-        written = []
-        try:
-            for run, text, values, changes, was_done in plan:
-                run = dst / run.relative_to(src) if run in inside else run
-                values["init_from"].update({d: new for d, (_, new) in changes.items()})
-                config_mod.save_values(values, run / Run.CONFIG)
-                written.append((run / Run.CONFIG, text, changes))
-                if was_done and not _finished(run):
-                    raise CheckpointError(f"{run}: no longer matches its done.json after the move")
-        except Exception:
-            for cfg_file, text, _ in written:               # all or nothing: put everything back
-                atomic_write_text(cfg_file, text)
-            os.rename(dst, src)
-            for p in reversed(created):
-                with contextlib.suppress(OSError):
-                    p.rmdir()
-            raise
-    return [(f, changes) for f, _, changes in written], notes
-
-
-def _finished(run: Path) -> bool:
-    """A finished run whose done.json matches its settings (Run.is_done); False for an unreadable one."""
-    try:
-        cfg, dataset, model = Run(run).settings()
-        return Run(run).is_done(cfg, dataset, model)
-    except (CheckpointError, OSError, json.JSONDecodeError):
-        return False

@@ -44,6 +44,20 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def train_step(net, center: CenterLoss, opt, x, y, cfg, alpha: float):
+    """One optimiser step of eq. 3 on a batch x [B, 1, H, W] (augmented, on the device) with 0-based targets
+    y: the forward pass under bf16 autocast (cfg.training.bf16), softmax + alpha * center loss, backward,
+    the SGD step and the centres' update. Returns (loss, softmax loss, center loss, logits)."""
+    with autocast(cfg):
+        logits, feats = net(x)                                     # [B, 24], [B, D]
+    loss, ls, lc = joint_loss(logits, feats, y, center, alpha, cfg.training.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    center.update(feats, y)
+    return loss, ls, lc, logits
+
+
 def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int | None = None) -> Run:
     """Train (or resume, or reuse a finished run of the same config) and return the run.
 
@@ -62,9 +76,9 @@ def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int 
     epochs = cfg.epochs_for(model, dataset)
     if not epochs > 0:
         raise config_mod.ConfigError(f"epochs for {dataset}/{model} must be above 0, not {epochs}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    src, src_run = cfg.source_run(dataset, model)
+    if cfg.training.threads:
+        torch.set_num_threads(cfg.training.threads)
+    src, src_run = cfg.source_run(dataset)
     if src:
         src_run = train(cfg, src, model, progress).path        # the source is trained first if missing
     if src_run and not (Run(src_run).best.exists()):
@@ -72,8 +86,9 @@ def train(cfg, dataset: str, model: str, progress: bool = True, stop_after: int 
                               "train that run first")
     torch.manual_seed(cfg.seed)
     mc = ModelConfig.from_config(cfg, model)
-    net = build_model(mc).to(device())                              # an unknown model stops here, before any write
-    center = CenterLoss(mc.n_classes, net.feature_dim, cfg.center_lr).to(device())
+    # an unknown model stops here, before any write
+    net = build_model(mc).to(device())
+    center = CenterLoss(mc.n_classes, net.feature_dim, cfg.training.center_lr).to(device())
     with run.lock() if world.main else contextlib.nullcontext():
         if distributed.broadcast_flag(world.main and run.is_done(cfg, dataset, model)):   # finished meanwhile
             return run
@@ -86,7 +101,7 @@ def _fit(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress, sto
     """Under the run's lock: set up (or resume), the remaining epochs, then done.json."""
     s = _setup(cfg, dataset, run, epochs, mc, net, center, src_run, progress)
     for epoch in range(s.state["epoch"], math.ceil(epochs)):   # a fraction: the last epoch stops part way
-        if cfg.patience is not None and s.state["bad_epochs"] >= cfg.patience:
+        if cfg.training.patience is not None and s.state["bad_epochs"] >= cfg.training.patience:
             break
         _end_of_epoch(s, epoch, *_epoch(s, epoch, progress))
         if stop_after is not None and epoch + 1 >= stop_after:
@@ -113,7 +128,8 @@ class _Session:
     steps_per_epoch: int
     total_steps: int
     warmup_steps: int
-    state: dict = field(default_factory=lambda: {"epoch": 0, "step": 0, "best_val": -1.0, "bad_epochs": 0, "log": []})
+    state: dict = field(default_factory=lambda: {"epoch": 0, "step": 0, "best_val": -1.0, "bad_epochs": 0,
+                                                 "log": []})
 
 
 def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -> _Session:
@@ -128,33 +144,38 @@ def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -
     tr, va = data.split("train"), data.split("val")
     if len(tr) == 0 or len(va) == 0:
         raise ValueError(f"{dataset}: empty train or validation split; check max_cells and split_fractions")
-    if world.size > min(cfg.batch_size, len(tr), len(va)):
+    if world.size > min(cfg.training.batch_size, len(tr), len(va)):
         raise distributed.DistributedError(
-            f"{world.size} processes for {dataset}: more than the batch size ({cfg.batch_size}), the training "
-            f"images ({len(tr)}) or the validation images ({len(va)}); start fewer processes (--nproc_per_node)")
-    if cfg.init_weights:
-        net.load_state_dict(load_checkpoint(Path(cfg.init_weights)), strict=False)
+            f"{world.size} processes for {dataset}: more than the batch size ({cfg.training.batch_size}), "
+            f"the training images ({len(tr)}) or the validation images ({len(va)}); start fewer processes "
+            "(--nproc_per_node)")
+    if cfg.training.init_weights:
+        net.load_state_dict(load_checkpoint(Path(cfg.training.init_weights)), strict=False)
     if src_run:  # transfer
         ck = load_checkpoint(Run(src_run).best)
         Run(src_run).check_identity(ck)
         net.load_state_dict(ck["model"])
         center.centers.copy_(ck["centers"])
-    if cfg.channels_last:
+    if cfg.training.channels_last:
         net = net.to(memory_format=torch.channels_last)
     if world.size > 1:   # one process's gradients are the mean over all of them
         net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[world.local_rank] if device().type == "cuda" else None)
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_for(dataset), momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_for(mc.name, dataset), momentum=cfg.training.momentum,
+                          weight_decay=cfg.training.weight_decay,
                           nesterov=True)
-    steps = math.ceil(len(tr) / cfg.batch_size)
+    steps = math.ceil(len(tr) / cfg.training.batch_size)
     total = max(1, round(epochs * steps))
-    s = _Session(cfg, run, world, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net, center,
-                 opt, data, tr, va, steps, total, min(steps, 200, total // 2))   # a short budget: half warm-up
+    s = _Session(cfg, run, world, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net,
+                 center,
+                 # a short budget: half warm-up
+                 opt, data, tr, va, steps, total, min(steps, 200, total // 2))
     if run.last.exists():  # resume, on any number of processes (the state counts global batches)
         ck = load_checkpoint(run.last)
         if ck.get("config_digest") != s.digest:
-            raise CheckpointError(f"{run.last}: written by another config (the profile changed since it was trained); "
-                                  f"keep it with `chromo runs move {run} <new folder>` or delete {run}, then train afresh")
+            raise CheckpointError(f"{run.last}: written by another config (the profile changed since it was "
+                                  f"trained); keep it with `chromo runs move {run} <new folder>` or delete "
+                                  f"{run}, then train afresh")
         _module(net).load_state_dict(ck["model"])
         center.load_state_dict(ck["center"])
         opt.load_state_dict(ck["optimizer"])
@@ -178,11 +199,13 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
     cfg, dev, w = s.cfg, device(), s.world
     seed = cfg.seed * 1000 + epoch          # per-epoch seeds make a resumed run identical
     torch.manual_seed(seed if w.main else seed * 1_000_003 + w.rank)     # dropout: its own draws per process
-    gen = torch.Generator().manual_seed(seed)       # the order and the augmentation: the same in every process
+    # the order and the augmentation: the same in every process
+    gen = torch.Generator().manual_seed(seed)
     labels = torch.as_tensor(s.train.labels - 1)                     # 0-based class indices
     s.net.train()
     t0, sums, n_seen, correct = time.time(), np.zeros(3), 0, 0
-    bar = tqdm(list(batches(len(s.train), cfg.batch_size, gen)), desc=f"{s.name} epoch {epoch + 1}/{math.ceil(s.epochs)}",
+    bar = tqdm(list(batches(len(s.train), cfg.training.batch_size, gen)),
+               desc=f"{s.name} epoch {epoch + 1}/{math.ceil(s.epochs)}",
                disable=None if (progress and w.main) else True, leave=False, mininterval=5)
     for idx in bar:
         if s.state["step"] >= s.total_steps:   # the end of a fractional epoch budget
@@ -192,24 +215,21 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
         share = None if w.size == 1 else (len(idx), np.arange(len(idx))[w.rank::w.size])
         idx = idx[w.rank::w.size]           # this process's share of the global batch
         x = to_tensor(s.train.images[idx])                           # [B, 1, C, C]
-        if cfg.flip or cfg.vflip:           # each image flipped and turned as in a one-process run
-            x = flip_batch(x, gen, horizontal=cfg.flip, vertical=cfg.vflip, share=share)
-        x = rotate_batch(x, cfg.rotate_deg, gen, share=share)
-        x = optics_batch(x, cfg.optics, gen, share=share,
-                         blur_scale=max(x.shape[-2:]) / 64 if cfg.optics_blur_scaled else 1.0)
-        if cfg.channels_last:
+        # each image flipped and turned as in a one-process run
+        if cfg.training.flip or cfg.training.vflip:
+            x = flip_batch(x, gen, horizontal=cfg.training.flip, vertical=cfg.training.vflip, share=share)
+        x = rotate_batch(x, cfg.training.rotate_deg, gen, share=share)
+        x = optics_batch(x, cfg.training.optics, gen, share=share,
+                         blur_scale=max(x.shape[-2:]) / 64 if cfg.training.optics_blur_scaled else 1.0)
+        if cfg.training.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x, y = x.to(dev), labels[idx].to(dev)
         for g in s.opt.param_groups:
-            g["lr"] = lr_at(s.state["step"], s.total_steps, cfg.lr_for(s.data.dataset), s.warmup_steps)
-        with autocast(cfg):
-            logits, feats = s.net(x)                               # [B, 24], [B, D]
-        ramp = min(1.0, s.state["step"] / (cfg.alpha_warmup_epochs * s.steps_per_epoch)) if cfg.alpha_warmup_epochs else 1.0
-        loss, ls, lc = joint_loss(logits, feats, y, s.center, cfg.alpha * ramp, cfg.label_smoothing)
-        s.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        s.opt.step()
-        s.center.update(feats, y)
+            g["lr"] = lr_at(s.state["step"], s.total_steps, cfg.lr_for(s.mc.name, s.data.dataset),
+                            s.warmup_steps)
+        warm = cfg.training.alpha_warmup_epochs * s.steps_per_epoch
+        alpha = cfg.training.alpha * (min(1.0, s.state["step"] / warm) if warm else 1.0)
+        loss, ls, lc, logits = train_step(s.net, s.center, s.opt, x, y, cfg, alpha)
         s.state["step"] += 1
         sums += np.array([loss.item(), ls.item(), lc.item()]) * len(idx)
         n_seen += len(idx)
@@ -228,7 +248,8 @@ def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: 
                             distributed.checksum(*net.parameters(), s.center.centers))
     part = np.arange(len(s.val))[w.rank::w.size]
     val_logits, _ = predict(net, s.val.images[part], s.cfg)
-    hits = distributed.all_reduce_sum(torch.tensor([float((val_logits.argmax(1) + 1 == s.val.labels[part]).sum()),
+    hits = distributed.all_reduce_sum(torch.tensor([float((val_logits.argmax(1) + 1
+                                                           == s.val.labels[part]).sum()),
                                                     float(len(part))], dtype=torch.float64))
     val_acc = float(hits[0] / hits[1])
     row = {"epoch": epoch + 1, "loss": sums[0] / n_seen, "loss_softmax": sums[1] / n_seen,
@@ -241,7 +262,8 @@ def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: 
         st["best_val"], st["bad_epochs"] = val_acc, 0
         if w.main:
             s.run.save_checkpoint(Run.BEST, {
-                "model": net.state_dict(), "centers": s.center.centers.clone(), "model_config": dict(s.mc.__dict__),
+                "model": net.state_dict(), "centers": s.center.centers.clone(),
+                "model_config": dict(s.mc.__dict__),
                 "preprocessing": s.data.preprocessing(), "epoch": epoch + 1, "val_acc": val_acc,
                 "config_digest": s.digest,
                 "data_key": str(s.data.meta.get("key", ""))})   # the cache key: data listing + preprocessing
@@ -254,7 +276,8 @@ def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: 
                                      "optimizer": s.opt.state_dict(), "state": st, "config_digest": s.digest})
     s.run.save_log(st["log"])
     print(f"{s.name} epoch {epoch + 1}: loss {row['loss']:.3f} (softmax {row['loss_softmax']:.3f}, center "
-          f"{row['loss_center']:.3f}) train {row['train_acc']:.3f} val {val_acc:.3f} {row['images_per_s']:.0f} img/s",
+          f"{row['loss_center']:.3f}) train {row['train_acc']:.3f} val {val_acc:.3f} "
+          f"{row['images_per_s']:.0f} img/s",
           flush=True)
     return row
 
@@ -266,8 +289,9 @@ def _finish(s: _Session) -> Run:
         distributed.barrier()
         return s.run
     if st["best_val"] < 0 or not s.run.best.exists():    # never a finished run without its model
-        raise CheckpointError(f"{s.run}: training ended after {st['epoch']} of {s.epochs} epochs without writing "
-                              "best.pt; done.json not written. Check epochs and patience, delete the run and retrain")
+        raise CheckpointError(f"{s.run}: training ended after {st['epoch']} of {s.epochs} epochs without "
+                              "writing best.pt; done.json not written. Check epochs and patience, delete "
+                              "the run and retrain")
     s.run.mark_done({"config_digest": s.digest, "epochs_run": st["epoch"], "best_val_acc": st["best_val"],
                      "train_s": float(sum(r["epoch_s"] for r in st["log"]))})
     distributed.barrier()

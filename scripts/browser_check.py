@@ -101,11 +101,13 @@ def main(argv=None) -> int:
         failed += bool(bad)
         state = "FAIL" if bad else "ok  "
         print(f"{state} {res['page']}: {res.get('images', 0)} images, {len(res.get('broken', []))} broken, "
-              f"{len(res.get('errors', []))} error outputs" + (f" {res.get('errors')[:2]}" if res.get("errors") else ""))
+              f"{len(res.get('errors', []))} error outputs" + (f" {res.get('errors')[:2]}"
+                                                               if res.get("errors") else ""))
     shot = root.parent / "screenshot_results.png"
     subprocess.run([exe, *flags, f"--screenshot={shot}", "--window-size=1280,2400",
                     (root / a.screenshot_page).as_uri()], capture_output=True, timeout=300)
-    print(f"{len(results)} pages checked, {failed} failed; screenshot: {shot if shot.exists() else 'not written'}")
+    print(f"{len(results)} pages checked, {failed} failed; screenshot: "
+          f"{shot if shot.exists() else 'not written'}")
     return 1 if failed or len(results) != len(listed) else 0
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from pathlib import Path
 
 from chromo import config as config_mod
-from chromo.data.loader import NATIVE_QUERY
+
 
 KEEP = ("config.yaml", "provenance.json", "size_prior.json")
 
@@ -22,11 +21,12 @@ def main() -> int:
     smoke = config_mod.load("smoke")
     fixture = config_mod.load("tests/regression/regress.yaml")
     total = 0
-    for dataset, models in smoke.models.items():
+    for dataset, models in smoke.training.models.items():
         for model in models:
             src, dst = smoke.run_dir(dataset, model), fixture.run_dir(dataset, model)
-            native = NATIVE_QUERY[dataset]   # what the analyses read: the native validation gallery, every test query
-            files = [src / k for k in KEEP] + [src / f"features_val_{native}.npz"] + sorted(src.glob("features_test_*.npz"))
+            files = [src / k for k
+                     in KEEP] + sorted(src.glob("features_val_*.npz"))
+            files += sorted(src.glob("features_test_*.npz"))
             missing = [str(f) for f in files if not f.exists()]
             if missing or len(files) == len(KEEP):
                 print(f"{src}: incomplete smoke run (missing {missing or 'feature files'}); "

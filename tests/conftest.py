@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ def data_root():
 
 DATA = data_root()
 needs_data = pytest.mark.skipif(DATA is None or not (DATA / "pki3").is_dir(),
-                                reason="public data directory not found (set CHROMO_DATA or place ../shared/data)")
+                                reason="public data directory not found (set CHROMO_DATA or place "
+                                       "../shared/data)")
 
 
 @pytest.fixture

@@ -46,7 +46,8 @@ def test_lr_without_warmup_and_with_one_step():
 # --- flips ---------------------------------------------------------------------------------------------
 def _batch(n=64, h=4, w=5):
     """[n, 1, h, w], every pixel distinct: image b is 100 b + (its row-major pixel index)."""
-    return (torch.arange(h * w, dtype=torch.float32).reshape(1, 1, h, w) + 100 * torch.arange(n).reshape(n, 1, 1, 1))
+    return (torch.arange(h * w, dtype=torch.float32).reshape(1, 1, h, w) + 100
+            * torch.arange(n).reshape(n, 1, 1, 1))
 
 
 def _state(orig, out):
@@ -54,7 +55,8 @@ def _state(orig, out):
     fails."""
     states = []
     for a, b in zip(orig, out):
-        match = [name for name, img in (("id", a), ("h", a.flip(-1)), ("v", a.flip(-2)), ("hv", a.flip(-1, -2)))
+        match = [name for name, img in (("id", a), ("h", a.flip(-1)), ("v", a.flip(-2)),
+                                        ("hv", a.flip(-1, -2)))
                  if torch.equal(img, b)]
         assert len(match) == 1, "not an exact mirror image of its input"
         states.append(match[0])
@@ -142,7 +144,8 @@ def test_rotation_turns_about_the_centre_by_at_most_max_deg_both_ways():
     for img in out[:, 0]:
         cy, cx, angle, major = _moments(img)
         assert (cy, cx) == pytest.approx((16, 16), abs=0.3)              # about the canvas centre, no shift
-        assert major == pytest.approx(major0, rel=0.02)                  # turned, not stretched (within 0.6 %)
+        # turned, not stretched (within 0.6 %)
+        assert major == pytest.approx(major0, rel=0.02)
         angles.append(angle)
     angles = np.array(angles)
     assert np.abs(angles).max() <= max_deg + 1.0                         # degrees, not radians
@@ -177,7 +180,8 @@ def test_optics_on_every_image_blurs_the_object_and_keeps_far_background_zero():
     # blur sigma <= 1.2 (kernel radius 4), down-sampling and a 2 px dilation: nothing beyond 8 px of the bar
     assert y[:, :, :, :6].abs().sum() == 0 and y[:, :, :, 26:].abs().sum() == 0
     # the bar's mean brightness survives (blur and resampling keep mass; noise has mean ~0)
-    assert y[:, 0, 8:24, 12:20].sum(dim=(1, 2)).div(x[:, 0, 8:24, 12:20].sum(dim=(1, 2))).sub(1).abs().max() < 0.1
+    assert y[:, 0, 8:24, 12:20].sum(dim=(1, 2)).div(x[:, 0, 8:24,
+                                                      12:20].sum(dim=(1, 2))).sub(1).abs().max() < 0.1
 
 
 def test_optics_fraction_and_reproducibility():

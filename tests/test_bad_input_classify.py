@@ -1,5 +1,5 @@
-"""`chromo classify` on bad input and unsafe output folders (issue 13): exit 2 with a one-line message naming
-the thing and what to do, nothing written or removed; usable input converted or flagged, with a note."""
+"""`chromo classify` on bad input and unsafe output folders: exit 2 with a one-line message naming the thing
+and what to do, nothing written or removed; usable input converted or flagged, with a note."""
 import errno
 import hashlib
 import json
@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from chromo import classify, cli
+from chromo import cli, publish
 from chromo.classify import OUTPUT_FILES
 from chromo.data.manifest import read_gray
 from chromo.data.synthetic import write_cell
@@ -31,7 +31,7 @@ def snapshot(*roots) -> dict:
     return out
 
 
-def chromo_classify(capsys, folder, run, out, *more):
+def chromo_classify(capsys, folder, run, out, *more):  # noqa: F811 (the fixture, passed on)
     code = cli.main(["classify", str(folder), "--run", str(run), "--out", str(out), *more])
     return code, capsys.readouterr().err
 
@@ -60,34 +60,37 @@ def cell(synthetic_manifest, tmp_path):  # noqa: F811
     return cells(synthetic_manifest, tmp_path / "in", 1)[0]
 
 
-# --- 1. --force removes only this command's files; OUT must not touch the input or the run ------------
+# --- --force removes only this command's files; OUT must not touch the input or the run ------------
 def test_force_keeps_foreign_files(run, cell, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "o"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     (out / "assignments.csv").write_text("old")
-    refused(capsys, (cell, run, out, "--force"), ["keep.txt", "not written by chromo classify", "will not remove"],
-            [tmp_path, run])
+    refused(capsys, (cell, run, out, "--force"), ["keep.txt", "not written by this command",
+                                                   "will not remove"], [tmp_path, run])
     refused(capsys, (cell, run, out), [out, "not empty", "choose another --out"], [tmp_path, run])
 
 
 @pytest.mark.parametrize("where, words", [
-    ("in", ["is the input folder"]), ("in/o", ["lies inside the input folder"]), (".", ["contains the input folder"]),
+    ("in", ["is the input folder"]), ("in/o", ["lies inside the input folder"]),
+    (".", ["contains the input folder"]),
     ("run", ["is the run directory"]), ("run/o", ["lies inside the run directory"]),
     ("run/..", ["contains the run directory"])])
 def test_out_overlapping_input_or_run(run, cell, tmp_path, capsys, where, words):  # noqa: F811
     out = run / where[4:] if where.startswith("run") else tmp_path / where
-    refused(capsys, (cell.parent, run, out, "--force"), words + ["choose an --out outside it"], [tmp_path, run])
+    refused(capsys, (cell.parent, run, out, "--force"), words + ["choose an --out outside it"],
+            [tmp_path, run])
 
 
 def test_out_is_a_file(run, cell, tmp_path, capsys):  # noqa: F811
     (tmp_path / "o").write_text("a file")
-    refused(capsys, (cell, run, tmp_path / "o", "--force"), ["o: is a file", "choose another --out"], [tmp_path, run])
+    refused(capsys, (cell, run, tmp_path / "o", "--force"), ["o: is a file", "choose another --out"],
+            [tmp_path, run])
 
 
 @pytest.mark.parametrize("problem", ["disk full", "read-only"])
-def test_write_errors_name_out_and_leave_nothing(run, synthetic_manifest, tmp_path, capsys, monkeypatch,  # noqa: F811
-                                                 problem):
+def test_write_errors_name_out_and_leave_nothing(run, synthetic_manifest, tmp_path, capsys,  # noqa: F811
+                                                 monkeypatch, problem):
     cells(synthetic_manifest, tmp_path / "in", 2)
     out = tmp_path / "new" / "deeper" / "o"    # parent folders made for OUT are removed again
     if problem == "disk full":                 # the second cell's karyogram fails: midway
@@ -103,7 +106,7 @@ def test_write_errors_name_out_and_leave_nothing(run, synthetic_manifest, tmp_pa
     else:                                      # chmod cannot stop root, so the folder's mkdir is made to fail
         def read_only(*a):
             raise PermissionError(errno.EACCES, "Permission denied")
-        monkeypatch.setattr(classify, "_new_dir", read_only)
+        monkeypatch.setattr(publish, "_new_dir", read_only)
         words = [out, "Permission denied", "writable"]
     refused(capsys, (tmp_path / "in", run, out), words, [tmp_path, run])
 
@@ -118,27 +121,28 @@ def test_force_replaces_a_previous_result(run, synthetic_manifest, tmp_path, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "o"]            # no temporary folder left
 
 
-# --- 2. two runs racing for one OUT: one fails, no result lost -----------------------------------------
+# --- two runs racing for one OUT: one fails, no result lost -----------------------------------------
 def test_two_runs_racing_for_one_out(run, cell, tmp_path, capsys, monkeypatch):  # noqa: F811
-    out, real, rival = tmp_path / "o", classify._publish, {}
+    out, real, rival = tmp_path / "o", publish._publish, {}
 
-    def rival_first(tmp, o, force):   # between this run's check and its rename, a rival run writes OUT
-        monkeypatch.setattr(classify, "_publish", real)
+    def rival_first(tmp, o, force, own):   # between this run's check and its rename, a rival run writes OUT
+        monkeypatch.setattr(publish, "_publish", real)
         rival["code"] = cli.main(["classify", str(cell), "--run", str(run), "--out", str(out)])
         rival["files"] = snapshot(out)
-        real(tmp, o, force)
-    monkeypatch.setattr(classify, "_publish", rival_first)
+        real(tmp, o, force, own)
+    monkeypatch.setattr(publish, "_publish", rival_first)
     code, err = chromo_classify(capsys, cell, run, out)
     assert rival["code"] == 0 and code == 2 and "another run wrote it meanwhile" in err, err
     assert snapshot(out) == rival["files"] and len(rival["files"]) == 1 + len(OUTPUT_FILES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "o"]
 
 
-# --- 4. a folder of cells with one bad cell writes nothing -----------------------------------------------
+# --- a folder of cells with one bad cell writes nothing -----------------------------------------------
 @pytest.mark.parametrize("bad", ["unreadable", "blank"])
 def test_one_bad_cell_writes_nothing(run, synthetic_manifest, tmp_path, capsys, bad):  # noqa: F811
     cs = cells(synthetic_manifest, tmp_path / "in", 2)
-    f = sorted(cs[-1].iterdir())[3]                       # in the last cell: earlier cells were written before
+    # in the last cell: earlier cells were written before
+    f = sorted(cs[-1].iterdir())[3]
     if bad == "unreadable":
         f.write_bytes(b"\x89PNG broken")
     else:
@@ -146,7 +150,7 @@ def test_one_bad_cell_writes_nothing(run, synthetic_manifest, tmp_path, capsys, 
     refused(capsys, (tmp_path / "in", run, tmp_path / "o"), [f, bad], [tmp_path, run])
 
 
-# --- 6. 16-bit and float images are rescaled, not clipped; NaN is refused ---------------------------------
+# --- 16-bit and float images are rescaled, not clipped; NaN is refused ---------------------------------
 def test_wide_images_are_rescaled_and_noted(run, cell, tmp_path, capsys):  # noqa: F811
     wide = tmp_path / "wide"
     wide.mkdir()
@@ -158,11 +162,13 @@ def test_wide_images_are_rescaled_and_noted(run, cell, tmp_path, capsys):  # noq
     assert chromo_classify(capsys, cell, run, tmp_path / "o8")[0] == 0
     assert chromo_classify(capsys, wide, run, tmp_path / "o16")[0] == 0
     k = json.loads((tmp_path / "o16/karyotype.json").read_text())
-    assert len(k["converted"]) == len(list(cell.iterdir())) and k["converted"][0]["from"] == "uint16 (min 0, max 4080)"
+    assert len(k["converted"]) == len(list(cell.iterdir()))
+    assert k["converted"][0]["from"] == "uint16 (min 0, max 4080)"
     assert any("rescaled" in f for f in k["flags"])
     a8, a16 = pd.read_csv(tmp_path / "o8/assignments.csv"), pd.read_csv(tmp_path / "o16/assignments.csv")
     assert a16["converted_from"].str.startswith("uint16").all()
-    pd.testing.assert_frame_equal(a8.drop(columns=["file", "converted_from"]),   # the same pixels: the same result
+    # the same pixels: the same result
+    pd.testing.assert_frame_equal(a8.drop(columns=["file", "converted_from"]),
                                   a16.drop(columns=["file", "converted_from"]))
 
 
@@ -188,7 +194,7 @@ def test_nan_in_a_float_image(run, cell, tmp_path, capsys):  # noqa: F811
     refused(capsys, (cell, run, tmp_path / "o"), [f.with_suffix(".tif"), "NaN"], [tmp_path, run])
 
 
-# --- 7. blank, tiny and duplicated images are refused; huge ones are flagged --------------------------------
+# --- blank, tiny and duplicated images are refused; huge ones are flagged --------------------------------
 @pytest.mark.parametrize("bad", ["all zero", "all white", "tiny", "duplicate"])
 def test_blank_tiny_or_duplicated_images(run, cell, tmp_path, capsys, bad):  # noqa: F811
     f = sorted(cell.iterdir())[5]
@@ -209,21 +215,23 @@ def test_huge_image_is_flagged(run, cell, tmp_path, capsys):  # noqa: F811
     im.resize((im.width * 5, im.height * 5)).save(f)
     assert chromo_classify(capsys, cell, run, tmp_path / "o")[0] == 0
     k = json.loads((tmp_path / "o/karyotype.json").read_text())
-    assert k["shrunk_files"] == [str(f)] and any("1 image(s) larger than" in x and "shrunk" in x for x in k["flags"])
+    assert k["shrunk_files"] == [str(f)] and any("1 image(s) larger than" in x and "shrunk" in x for x
+                                                 in k["flags"])
 
 
-# --- 8. a checkpoint copied from another run ---------------------------------------------------------------
+# --- a checkpoint copied from another run ---------------------------------------------------------------
 def test_checkpoint_from_another_run(run, cell, tmp_path, capsys):  # noqa: F811
     other = tmp_path / "run"
     shutil.copytree(run, other)
     ck = torch.load(other / "best.pt", weights_only=True)
     ck["config_digest"] = "0123456789ab"
     torch.save(ck, other / "best.pt")
-    refused(capsys, (cell, other, tmp_path / "o"), [other / "best.pt", "belongs to another run", "0123456789ab"],
+    refused(capsys, (cell, other, tmp_path / "o"), [other / "best.pt", "belongs to another run",
+                                                    "0123456789ab"],
             [tmp_path, run])
 
 
-# --- 13/14. output folders are readable by others (umask applies) ---------------------------------------------
+# --- output folders are readable by others (umask applies) ---------------------------------------------
 def test_output_folder_mode(run, synthetic_manifest, tmp_path, capsys):  # noqa: F811
     cells(synthetic_manifest, tmp_path / "in", 2)
     old = os.umask(0o022)

@@ -1,5 +1,5 @@
-"""Issue 13, configuration / training / data folder: each bad input stops with one line naming the thing
-and what to do (exit 2 from the command line), and writes or removes nothing.
+"""Bad configuration, training and data-folder input: each stops with one line naming the thing and what to
+do (exit 2 from the command line), and writes or removes nothing.
 
 One tiny synthetic run (one epoch, a few cells) is trained once for the module and copied per test."""
 import errno
@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-import torch
+import yaml
 
 from chromo import cli, config, io
 from chromo.run import CheckpointError, Run, load_checkpoint
@@ -23,9 +23,13 @@ ROOT = config.project_root()
 
 
 def _yaml(tmp_path, text, name="bad.yaml"):
+    """A config file: the smoke profile on a few cells, writing under tmp_path, with `text` (settings by
+    section, such as "training: {patience: 0}") merged in group by group."""
+    values = {"base": "smoke", "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "res"),
+              "cache_dir": str(ROOT / ".cache"), "data": {"max_cells": {"train": 2, "val": 1, "test": 1}},
+              "training": {"hidden": 32}}
     p = tmp_path / name
-    p.write_text(f"base: smoke\nruns_dir: {tmp_path / 'runs'}\nresults_dir: {tmp_path / 'res'}\n"
-                 f"cache_dir: {ROOT / '.cache'}\nmax_cells: {{train: 2, val: 1, test: 1}}\nhidden: 32\n" + text)
+    p.write_text(yaml.safe_dump(config.merge(values, yaml.safe_load(text) or {}), sort_keys=False))
     return p
 
 
@@ -58,7 +62,7 @@ def _copy(run, tmp_path, **kw):
     return cfg, dst
 
 
-# --- 3: two trainings of one run directory ----------------------------------------------------------------
+# --- two trainings of one run directory ----------------------------------------------------------------
 HOLD = ("import fcntl, os, sys, time\n"
         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
@@ -68,10 +72,11 @@ HOLD = ("import fcntl, os, sys, time\n"
 
 
 def test_second_train_on_a_locked_run_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path, capsys):
-    cfg_path = _yaml(tmp_path, "epochs: {default: 1}\n")
+    cfg_path = _yaml(tmp_path, "training: {epochs: {default: 1}}\n")
     run = config.load(cfg_path).run_dir("synthetic", MODEL)
     run.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run / ".lock")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run / ".lock")], stdout=subprocess.PIPE,
+                              text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         rc = cli.main(["train", "--config", str(cfg_path), "--dataset", "synthetic", "--model", MODEL])
@@ -114,7 +119,7 @@ def test_source_and_target_locks_are_not_nested(tmp_path, monkeypatch):
     assert calls == ["pki3", "bioimlab"]
 
 
-# --- 8: a checkpoint that belongs to another run ------------------------------------------------------------
+# --- a checkpoint that belongs to another run ------------------------------------------------------------
 def test_best_checkpoint_of_another_run_is_refused(trained, tmp_path, capsys):
     cfg, run = _copy(trained, tmp_path, seed=1)               # same files, but this run's settings say seed 1
     config.save(cfg, run / "config.yaml")
@@ -127,7 +132,7 @@ def test_best_checkpoint_of_another_run_is_refused(trained, tmp_path, capsys):
     # the run's own checkpoint passes; a null setting in config.yaml stays null (patience: null)
     ck = load_checkpoint(trained / "best.pt")
     Run(trained).check_identity(ck)
-    assert Run(trained).settings()[0].patience is None
+    assert Run(trained).settings()[0].training.patience is None
     assert ck["data_key"]                                     # new checkpoints carry the data cache key
 
 
@@ -143,7 +148,7 @@ def test_reference_runs_keep_their_identity():
         assert rcfg.run_digest(dataset, model) == stored      # what check_run_identity recomputes
 
 
-# --- 10: --data-dir > CHROMO_DATA > config data_dir ---------------------------------------------------------
+# --- --data-dir > CHROMO_DATA > config data_dir ---------------------------------------------------------
 def test_data_dir_flag_beats_environment_with_a_note(tiny_pki3, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(config, "_NOTED", set())
     monkeypatch.setenv("CHROMO_DATA", str(tmp_path / "nowhere"))
@@ -166,30 +171,44 @@ def test_data_dir_flag_beats_environment_with_a_note(tiny_pki3, tmp_path, monkey
     assert cfg.run_digest("pki3", MODEL) == config.load("smoke").run_digest("pki3", MODEL)
 
 
-# --- 11: settings of the wrong type or outside their range, checked before anything runs ---------------------
+# --- settings of the wrong type or outside their range, checked before anything runs ---------------------
+EPOCHS = ("training: epochs must be a mapping of run keys (default, a data set, a model, data set/model) to "
+          "numbers above 0, such as {default: 8} "
+          "(fractions allowed), not ")
+FOLDS = "data: val_fold must be [k, K]: fold k (0..K-1) of K >= 2 folds, or null, not "
+
+
 @pytest.mark.parametrize("text, words", [
-    ("epochs: {default: -3}\n", "epochs for default must be above 0, not -3"),
-    ("epochs: {default: 2, synthetic/eresnet-u1c0: 0}\n", "epochs for synthetic/eresnet-u1c0 must be above 0, not 0"),
-    ("epochs: {default: two}\n", "epochs for default must be a number (fractions allowed: 0.5 is half an epoch), not 'two'"),
-    ("epochs: {default: .inf}\n", "epochs for default must be above 0, not inf"),
-    ("epochs: 0\n", "epochs must be a mapping such as {default: 8}, not 0"),
-    ("patience: 0\n", "patience must be at least 1"),
-    ("lr: fast\n", "lr must be a number, not 'fast'"),
-    ("canvas: '64'\n", "canvas must be an integer or a list such as [96, 48], not '64'"),
-    ("flip: 'off'\n", "flip must be true or false, not 'off'"),
-    ("batch_size: 0\n", "batch_size must be at least 1, not 0"),
-    ("dropout: 1.5\n", "dropout must be in [0, 1), not 1.5"),
-    ("beta: 60\n", "beta must be a whole number of head chromosomes 1..45"),
-    ("gamma: -1\n", "gamma must be in (0, 10]"),
-    ("init_from: {pki3: bioimlab, bioimlab: pki3}\n", "init_from has a cycle"),
-    ("val_fold: [5, 5]\n", "val_fold must be [k, K]: fold k (0..K-1) of K >= 2 folds, or null, not [5, 5]"),
-    ("val_fold: [0, 1]\n", "val_fold must be [k, K]"),
-    ("val_fold: [0, 5, 1]\n", "val_fold must be [k, K]"),
-    ("lr_by_dataset: {bioimlab: 0}\n", "lr_by_dataset for bioimlab must be a positive number, not 0"),
-    ("lr_by_dataset: {bio: 0.02}\n", "lr_by_dataset: unknown dataset 'bio'"),
-    ("val_fold: [0, 5]\ninit_from: {bioimlab: pki3}\n", "val_fold with init_from naming a data set (bioimlab) "
-     "would retrain that source on the fold too"),
-    ("val_fold: 3\n", "val_fold must be a list such as [0, 5] (or null), not 3"),
+    ("training: {epochs: {default: -3}}", EPOCHS + "{'default': -3}"),
+    ("training: {epochs: {default: 2, synthetic/eresnet-u1c0: 0}}",
+     EPOCHS + "{'default': 2, 'synthetic/eresnet-u1c0': 0}"),
+    ("training: {epochs: {default: two}}", EPOCHS + "{'default': 'two'}"),
+    ("training: {epochs: {default: .inf}}", EPOCHS + "{'default': inf}"),
+    ("training: {epochs: 0}", "training: epochs must be a mapping, not 0"),
+    ("training: {lr: {default: 0.05, bio: 0.02}}", "training: lr must be a mapping of run keys"),
+    ("training: {patience: 0}", "training: patience must be at least 1"),
+    ("training: {lr: fast}", "training: lr must be a mapping, not 'fast'"),
+    ("training: {lr: 0.05}", "training: lr must be a mapping, not 0.05"),
+    ("training: {lr: {default: 0.05, bioimlab: 0}}", "training: lr must be a mapping of run keys (default, a "
+     "data set, a model, data set/model) to positive rates, such as {default: 0.05, bioimlab: 0.02}, not "
+     "{'default': 0.05, 'bioimlab': 0}"),
+    ("data: {canvas: '64'}", "data: canvas must be an integer or a list, not '64'"),
+    ("training: {flip: 'off'}", "training: flip must be true or false, not 'off'"),
+    ("training: {batch_size: 0}", "training: batch_size must be at least 1, not 0"),
+    ("training: {dropout: 1.5}", "training: dropout must be in [0, 1), not 1.5"),
+    ("matching: {beta: 60}", "matching: beta must be a whole number of head chromosomes 1..45"),
+    ("matching: {gamma: -1}", "matching: gamma must be in (0, 10]"),
+    ("training: {init_from: {pki3: bioimlab, bioimlab: pki3}}", "init_from has a cycle"),
+    ("data: {val_fold: [5, 5]}", FOLDS + "[5, 5]"),
+    ("data: {val_fold: [0, 1]}", FOLDS + "[0, 1]"),
+    ("data: {val_fold: [0, 5, 1]}", FOLDS + "[0, 5, 1]"),
+    ("data: {val_fold: [0, 5]}\ntraining: {init_from: {bioimlab: pki3}}",
+     "val_fold with init_from naming a data set (bioimlab) would retrain that source on the fold too"),
+    ("data: {val_fold: 3}", "data: val_fold must be a list (or null), not 3"),
+    ("data: 3", "data must be a mapping of settings, not 3"),
+    ("canvas: 64", "unknown setting 'canvas'"),                         # a setting outside its section
+    ("training: {canvas: 64}", "training: unknown setting 'canvas'"),  # ... or in another one
+    ("lr_by_dataset: {bioimlab: 0.02}", "unknown setting 'lr_by_dataset'"),
 ])
 def test_bad_settings_stop_before_anything_is_written(tmp_path, capsys, text, words):
     cfg_path = _yaml(tmp_path, text)
@@ -211,27 +230,30 @@ def test_a_run_is_never_finished_without_best_pt(trained, tmp_path, capsys):
         train(cfg, "synthetic", MODEL, progress=False)
     assert not (run / "done.json").exists() and not (run / "best.pt").exists()
     # a Config edited in code is checked too
-    cfg.epochs = {"default": 0}
-    with pytest.raises(config.ConfigError, match="epochs for default must be above 0"):
+    cfg.training.epochs = {"default": 0}
+    with pytest.raises(config.ConfigError, match="training: epochs must be a mapping of run keys"):
         train(cfg, "synthetic", MODEL, progress=False)
 
 
 def test_a_stale_last_checkpoint_of_a_changed_profile_is_refused_and_can_be_moved_aside(trained, tmp_path):
     """The profile changed (lr) while a last.pt of the old one sits in the run folder: training refuses to
     resume it, says how to keep it, and `chromo runs move` then lets the new profile train afresh."""
-    cfg, run = _copy(trained, tmp_path, lr=0.01)
+    cfg, run = _copy(trained, tmp_path, lr={"default": 0.01})
     before = _files(run)
     with pytest.raises(CheckpointError, match=r"written by another config .*chromo runs move") as e:
         train(cfg, "synthetic", MODEL, progress=False)
     assert str(run / "last.pt") in str(e.value)
-    assert [f for f in _files(run) if f != ".lock"] == before     # nothing written or removed (the lock file stays)
-    assert cli.main(["runs", "move", str(run), str(tmp_path / "old-run"), "--root", str(tmp_path / "runs")]) == 0
+    # nothing written or removed (the lock file stays)
+    assert [f for f in _files(run) if f != ".lock"] == before
+    assert cli.main(["runs", "move", str(run), str(tmp_path / "old-run"), "--root",
+                     str(tmp_path / "runs")]) == 0
     assert not run.exists() and (tmp_path / "old-run" / "last.pt").exists()
 
 
-# --- 13: a folder as --manifest-out, a write that fails -------------------------------------------------------
+# --- a folder as --manifest-out, a write that fails -------------------------------------------------------
 def test_manifest_out_pointing_at_a_folder(tmp_path, capsys):
-    rc = cli.main(["data", "summary", "--config", "smoke", "--dataset", "synthetic", "--manifest-out", str(tmp_path)])
+    rc = cli.main(["data", "summary", "--config", "smoke", "--dataset", "synthetic", "--manifest-out",
+                   str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and f"--manifest-out {tmp_path}: is a folder; give a file name" in err
     assert _files(tmp_path) == []
@@ -247,14 +269,15 @@ def test_disk_full_or_read_only_names_the_target_not_the_temporary(tmp_path, cap
 
     monkeypatch.setattr(io.os, where, full if where == "fsync" else read_only)
     out = tmp_path / "m.csv"
-    rc = cli.main(["data", "summary", "--config", "smoke", "--dataset", "synthetic", "--manifest-out", str(out)])
+    rc = cli.main(["data", "summary", "--config", "smoke", "--dataset", "synthetic", "--manifest-out",
+                   str(out)])
     err = capsys.readouterr().err
     msg = os.strerror(errno.ENOSPC if where == "fsync" else errno.EACCES)
     assert rc == 2 and err.strip() == f"chromo: error: {out}: {msg}"
     assert _files(tmp_path) == []                             # no target, no temporary file
 
 
-# --- 14: temporary files of a killed write --------------------------------------------------------------------
+# --- temporary files of a killed write --------------------------------------------------------------------
 def test_stale_temporaries_are_removed_under_the_lock(trained, tmp_path, capsys):
     cfg, run = _copy(trained, tmp_path)
     (run / ".last.pt.ab12cd34.tmp").write_bytes(b"x" * 1000)      # a killed torch.save of last.pt

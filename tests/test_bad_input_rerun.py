@@ -8,7 +8,8 @@ import nbformat
 import papermill
 import pytest
 
-from chromo import cli, report, rerun
+from chromo import cli
+from chromo.book import report, rerun
 from tests.conftest import DATA, ROOT, needs_data
 
 REGRESS = "tests/regression/regress.yaml"
@@ -26,7 +27,8 @@ def _snapshot(*folders):
 
 
 # the reference results of the book and of the regression profile, and the committed fixture they read
-REFERENCE = [ROOT / "book" / "results", ROOT / "build" / "regress" / "results", ROOT / "tests" / "regression" / "fixture"]
+REFERENCE = [ROOT / "book" / "results", ROOT / "build" / "regress" / "results",
+             ROOT / "tests" / "regression" / "fixture"]
 
 
 @pytest.fixture
@@ -91,7 +93,8 @@ def test_load_metrics_in_a_rerun_merges_its_records_over_the_reference_and_write
 def test_a_papermill_kernel_inherits_the_reference_mark(tmp_path):
     """The mechanism the pipeline relies on: papermill's kernel sees the environment of its caller."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from chromo import rerun\nprint('reference:', rerun.is_reference_run())")]
+    nb.cells = [nbformat.v4.new_code_cell("from chromo.book import rerun\n"
+                                          "print('reference:', rerun.is_reference_run())")]
     src = tmp_path / "env.ipynb"
     nbformat.write(nb, src)
     for ref, want in ((True, "reference: True"), (False, "reference: False")):
@@ -107,7 +110,8 @@ def test_a_papermill_kernel_inherits_the_reference_mark(tmp_path):
 # --- chromo run-notebook: bad input, before papermill ------------------------------------------------
 
 BAD = [
-    (["05", "-p", "betta", "30"], ["unknown parameter 'betta'", "did you mean 'beta'", "known parameters", "gamma"]),
+    (["05", "-p", "betta", "30"], ["unknown parameter 'betta'", "did you mean 'beta'", "known parameters",
+                                   "gamma"]),
     (["05", "-p", "beta", "abc"], ["beta must be an integer, not 'abc'"]),
     (["05", "-p", "beta", "3.5"], ["beta must be an integer, not '3.5'"]),
     (["05", "-p", "beta", "0"], ["beta must be between 1 and 45"]),
@@ -125,7 +129,8 @@ BAD = [
     (["05", "-p", "config", REGRESS, "--out", "book/notebooks/05_label_redistribution.ipynb"],
      ["inside book", "only the main job"]),
     (["05", "-p", "config", REGRESS, "--out", "build/regress/results/smoke/x.ipynb"], ["only the main job"]),
-    (["05", "-p", "config", REGRESS, "--out", "notebooks/05_label_redistribution.ipynb"], ["inside notebooks"]),
+    (["05", "-p", "config", REGRESS, "--out", "notebooks/05_label_redistribution.ipynb"],
+     ["inside notebooks"]),
     (["05", "-p", "config", REGRESS, "--out", "x.txt"], [".ipynb"]),
 ]
 
@@ -153,7 +158,8 @@ def test_run_notebook_refuses_to_overwrite_without_force(tmp_path, capsys, no_pa
     assert len(no_papermill) == 1 and out.read_text() != "keep me"
 
 
-def test_run_notebook_passes_typed_parameters_and_names_its_output(tmp_path, monkeypatch, capsys, no_papermill,
+def test_run_notebook_passes_typed_parameters_and_names_its_output(tmp_path, monkeypatch, capsys,
+                                                                   no_papermill,
                                                                    untouched):
     monkeypatch.setenv(rerun.RERUN_DIR_ENV, str(tmp_path / "reruns"))
     assert cli.main(["run-notebook", "05_label", "-p", "config", REGRESS, "-p", "beta", "30",
@@ -161,7 +167,8 @@ def test_run_notebook_passes_typed_parameters_and_names_its_output(tmp_path, mon
     (src, dst, params), = no_papermill
     assert src.endswith("notebooks/05_label_redistribution.ipynb")
     assert params == {"config": REGRESS, "beta": 30, "gamma": 1.2, "distance": "euclid"}
-    out = tmp_path / "reruns" / "05_label_redistribution-config_regress-beta_30-gamma_1.2-distance_euclid.ipynb"
+    name = "05_label_redistribution-config_regress-beta_30-gamma_1.2-distance_euclid.ipynb"
+    out = tmp_path / "reruns" / name
     assert out.exists()
     assert "records (if any) go to" in capsys.readouterr().out
 
@@ -192,7 +199,8 @@ def test_run_notebook_executes_into_its_own_folder_only(tmp_path, capsys, untouc
     src = ROOT / "notebooks" / "07_model_comparison.ipynb"
     src_bytes = src.read_bytes()
     out = tmp_path / "reruns" / "07_beta30.ipynb"
-    assert cli.main(["run-notebook", "07", "-p", "config", REGRESS, "-p", "beta", "30", "--out", str(out)]) == 0
+    assert cli.main(["run-notebook", "07", "-p", "config", REGRESS, "-p", "beta", "30", "--out",
+                     str(out)]) == 0
     assert "a rerun" in capsys.readouterr().out
     rec = tmp_path / "reruns" / "07_beta30.records" / "smoke" / "records" / "07_model_comparison.json"
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == \
@@ -217,7 +225,8 @@ def small_data(tiny_pki3, tmp_path, monkeypatch):
     for d in sorted((q for q in folder.rglob("*") if q.is_dir()), key=lambda q: -len(q.parts)):
         if not any(d.iterdir()):
             d.rmdir()
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  ./{p.relative_to(folder).as_posix()}" for p in files]
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  ./{p.relative_to(folder).as_posix()}" for p
+             in files]
     (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     return tiny_pki3, files
 
@@ -262,7 +271,8 @@ def test_verify_reports_an_added_folder_once(small_data, capsys):
         shutil.copy(files[0], new / f"c{i}.tiff")
     (root / "pki3" / "empty").mkdir()
     rc, out = _verify(root, capsys)
-    assert rc == 1 and "99999999.1.tiff/ (a folder with 3 files" in out and "empty/" in out and "2 extra" in out
+    assert rc == 1
+    assert "99999999.1.tiff/ (a folder with 3 files" in out and "empty/" in out and "2 extra" in out
 
 
 def test_verify_reports_hidden_os_files(small_data, capsys):

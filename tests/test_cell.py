@@ -1,4 +1,4 @@
-"""One path from a cell to its karyotype: `chromo classify` and the evaluation call chromo.cell.predict_cell."""
+"""One path from a cell to its karyotype: `chromo classify` and the evaluation both call cell.predict_cell."""
 import numpy as np
 import pytest
 
@@ -22,12 +22,13 @@ def test_classify_and_the_evaluation_give_one_answer(run, synthetic_manifest, tm
     files = sorted(write_cell(synthetic_manifest, cell, tmp_path / "c"))
     clf = Classifier(run)
     table, report, _ = clf.classify(files)
-    logits, features = predict(clf.net, clf.objects(read_cell(files)[0])[0], clf.cfg)   # classify's own inputs
-    n, cfg = len(files), clf.cfg
+    # classify's own inputs
+    logits, features = predict(clf.net, clf.objects(read_cell(files)[0])[0], clf.cfg)
+    n, m = len(files), clf.cfg.matching
     t = {"features": features, "logits": logits, "labels": np.ones(n, int), "cells": np.array([cell] * n),
          "paths": np.array([str(f) for f in files])}
-    pred = predictions_from(Run(run).features("val", "ki"), {"ki": t}, "ki", cfg.gamma, cfg.beta, (cfg.distance,),
-                            cfg.extra_penalty, cfg.missing_penalty)
+    pred = predictions_from(Run(run).features("val", "ki"), {"ki": t}, "ki", m.gamma, m.beta, (m.distance,),
+                            m.extra_penalty, m.missing_penalty)
     names = lambda method: [class_name(k) for k in select(pred, method)["pred"]]  # noqa: E731
     assert names("assign") == list(table["predicted"])
     assert names("lfv") == list(table["lfv_label"])
@@ -39,7 +40,8 @@ def test_classify_and_the_evaluation_give_one_answer(run, synthetic_manifest, tm
 def test_predict_cell_by_hand():
     """Two classes with features on the axes; a cell of 46 whose softmax puts three chromosomes on class 1.
     DCNN keeps three 1s; the assignment moves the one that is a 2 to its free second choice; LFV labels each
-    chromosome by its axis, and LRd (beta = 40: 40 in the head) keeps those labels, each taken at most twice."""
+    chromosome by its axis, and LRd (beta = 40: 40 in the head) keeps those labels, each taken at most
+    twice."""
     lab = np.array(karyotype.normal_labels("XY"))                    # 46 labels, two of each autosome, X, Y
     logits = np.full((46, 24), -10.0)
     logits[np.arange(46), lab - 1] = 5.0

@@ -1,6 +1,5 @@
 """`chromo classify` end to end: synthetic cells, real pki3 and bioimlab cell folders, bad input."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,11 +11,10 @@ import pytest
 from PIL import Image
 
 from chromo import X, Y, class_name, config, karyotype
-from chromo.classify import Classifier, InputError, classify_folder
+from chromo.classify import Classifier, classify_folder
 from chromo.data.manifest import build_manifest
 from chromo.data.synthetic import write_cell
 from chromo.inference import extract_features
-from chromo.run import CheckpointError
 from chromo.train import train
 from tests.conftest import DATA, needs_data
 
@@ -39,7 +37,8 @@ def synthetic_manifest():
 
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "chromo", "classify", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "chromo", "classify", *map(str, args)], capture_output=True,
+                          text=True)
 
 
 def _labels(names):
@@ -58,8 +57,8 @@ def test_synthetic_trisomy_cell(run, synthetic_manifest, tmp_path):
     assert r.returncode == 0, r.stderr
     a = pd.read_csv(tmp_path / "out/assignments.csv", dtype=str, keep_default_na=False)
     assert len(a) == 47
-    assert {"file", "predicted", "top1", "top2", "top3", "p1", "p2", "p3", "lfv_distance", "changed_by_lrd",
-            "changed_by_assignment", "low_confidence"} <= set(a.columns)
+    assert {"file", "predicted", "confidence", "runner_up", "margin", "to_check", "top1", "top2", "top3",
+            "p1", "p2", "p3", "lfv_distance", "changed_by_lrd", "changed_by_assignment"} <= set(a.columns)
     k = json.loads((tmp_path / "out/karyotype.json").read_text())
     pred = _labels(a["predicted"])
     assert k["chromosomes"] == 47 and k["formula"] == karyotype.formula(pred)      # the report is the table's
@@ -96,9 +95,11 @@ def test_synthetic_trisomy_cell_is_47_XY_plus_21_with_a_model_that_knows_the_cla
     df, report, _ = Classifier(run).classify(files[::-1])     # listed in another order
     assert report["formula"] == "47,XY,+21" and report["hypothesis"] == "XY"
     assert report["counts"]["21"] == 3 and report["counts"]["1"] == 2 and report["counts"]["2"] == 2
-    assert "abnormal karyotype: 47,XY,+21" in report["flags"] and "abnormal count: 47 chromosomes" in report["flags"]
+    assert "abnormal karyotype: 47,XY,+21" in report["flags"]
+    assert "abnormal count: 47 chromosomes" in report["flags"]
     got = {Path(f).name: p for f, p in zip(df["file"], df["predicted"])}
-    assert got == {name: class_name(k) for name, k in truth.items()}                # every file, its own label
+    # every file, its own label
+    assert got == {name: class_name(k) for name, k in truth.items()}
     changed = df[df["changed_by_assignment"]]
     assert [Path(f).name for f in changed["file"]] == [order[odd].name]
     assert changed["top1"].tolist() == ["2"] and changed["predicted"].tolist() == ["1"]
@@ -144,7 +145,7 @@ def test_real_bioimlab_cell_folder(run, tmp_path):
 def test_every_test_cell_through_the_classifier(run, dataset):
     """classify.test_cells finds each test cell's folder; classify_cells gives one row per cell whose true
     formula is the one the labels of the split say (the model here is a tiny synthetic one: shapes only)."""
-    from chromo.classify import classify_cells, test_cells
+    from chromo.book.cells import classify_cells, test_cells
     from chromo.data.loader import prepare
 
     cfg = config.load("smoke")
@@ -167,17 +168,20 @@ def _check_fails(r, out, text):
 
 def test_empty_folder(run, tmp_path):
     (tmp_path / "empty").mkdir()
-    _check_fails(_run_cli(tmp_path / "empty", "--run", run, "--out", tmp_path / "o"), tmp_path / "o", "empty folder")
+    _check_fails(_run_cli(tmp_path / "empty", "--run", run, "--out", tmp_path / "o"), tmp_path / "o",
+                 "empty folder")
 
 
 def test_non_image_file(run, synthetic_manifest, tmp_path):
     cell = synthetic_manifest["cell"].iloc[0]
     write_cell(synthetic_manifest, cell, tmp_path / "c")
     (tmp_path / "c/notes.txt").write_text("hello")
-    _check_fails(_run_cli(tmp_path / "c", "--run", run, "--out", tmp_path / "o"), tmp_path / "o", "notes.txt: not an image")
+    _check_fails(_run_cli(tmp_path / "c", "--run", run, "--out", tmp_path / "o"), tmp_path / "o",
+                 "notes.txt: not an image")
     r = _run_cli(tmp_path / "c", "--run", run, "--out", tmp_path / "o", "--skip-non-images")
     assert r.returncode == 0
-    assert json.loads((tmp_path / "o/karyotype.json").read_text())["skipped_non_images"][0].endswith("notes.txt")
+    report = json.loads((tmp_path / "o/karyotype.json").read_text())
+    assert report["skipped_non_images"][0].endswith("notes.txt")
 
 
 def test_unreadable_image(run, synthetic_manifest, tmp_path):
@@ -202,16 +206,19 @@ def test_too_few_or_too_many_objects(run, synthetic_manifest, tmp_path, n):
 
 def test_missing_or_incompatible_run(run, synthetic_manifest, tmp_path):
     write_cell(synthetic_manifest, synthetic_manifest["cell"].iloc[0], tmp_path / "c")
-    _check_fails(_run_cli(tmp_path / "c", "--run", tmp_path / "norun", "--out", tmp_path / "o"), tmp_path / "o",
+    _check_fails(_run_cli(tmp_path / "c", "--run", tmp_path / "norun", "--out", tmp_path / "o"),
+                 tmp_path / "o",
                  "run directory not found")
     bad = tmp_path / "badrun"
     shutil.copytree(run, bad)
     (bad / "best.pt").write_bytes(b"junk")
-    _check_fails(_run_cli(tmp_path / "c", "--run", bad, "--out", tmp_path / "o"), tmp_path / "o", "corrupt or incompatible")
+    _check_fails(_run_cli(tmp_path / "c", "--run", bad, "--out", tmp_path / "o"), tmp_path / "o",
+                 "corrupt or incompatible")
     (bad / "best.pt").unlink()
     shutil.copy(run / "best.pt", bad / "best.pt")
     (bad / "features_val_ki.npz").unlink()
-    _check_fails(_run_cli(tmp_path / "c", "--run", bad, "--out", tmp_path / "o"), tmp_path / "o", "incomplete run")
+    _check_fails(_run_cli(tmp_path / "c", "--run", bad, "--out", tmp_path / "o"), tmp_path / "o",
+                 "incomplete run")
 
 
 def test_existing_output_is_not_overwritten(run, synthetic_manifest, tmp_path):

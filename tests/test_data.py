@@ -23,7 +23,8 @@ def test_pki3_counts_match_the_data_readme():
     cells = cell_table(m)
     assert len(cells) == 563 and m["slide"].nunique() == 341
     assert len(m) + len(rep.excluded) == 25882
-    assert [e["path"] for e in rep.excluded] == ["pki3/single_clase/97002569.11.tiff/clase25/clase25_0_97002569.11.tiff"]
+    assert [e["path"] for e
+            in rep.excluded] == ["pki3/single_clase/97002569.11.tiff/clase25/clase25_0_97002569.11.tiff"]
     raw = cells["count"] + (cells["cell"] == "97002569.11")   # the excluded image belonged to a 46-cell
     assert raw.value_counts().to_dict() == {46: 518, 45: 25, 47: 19, 36: 1}
     assert cells.set_index("cell").loc["97002319.8", "incomplete"]
@@ -123,7 +124,8 @@ def test_unknown_class_folder_is_excluded_and_listed(tiny_pki3):
 def test_empty_cell_is_listed(tiny_pki3):
     (tiny_pki3 / "pki3/single_clase/12345678.3.tiff").mkdir()
     _, rep = build_manifest("pki3", tiny_pki3)
-    assert rep.excluded == [{"path": "pki3/single_clase/12345678.3.tiff", "reason": "empty cell (no chromosome images)"}]
+    assert rep.excluded == [{"path": "pki3/single_clase/12345678.3.tiff",
+                             "reason": "empty cell (no chromosome images)"}]
 
 
 def test_rgb_file_is_converted_and_counted(tiny_pki3):
@@ -192,14 +194,15 @@ def test_folds_deal_the_train_and_val_slides_into_k_folds_and_leave_test_alone(t
         splits.fold(full, 0, 99)
     cfg = config.load("smoke", results_dir=str(tmp_path), max_cells=None)
     plain = splits.load_or_make(cfg, "synthetic", m)
-    cfg.val_fold = [2, 3]
+    cfg.data.val_fold = [2, 3]
     folded = splits.load_or_make(cfg, "synthetic", m)
     pd.testing.assert_frame_equal(folded, splits.fold(plain, 2, 3))
     other_seed = config.load("smoke", results_dir=str(tmp_path), max_cells=None, seed=1)
-    other_seed.val_fold = [2, 3]                                                 # the same folds for any seed
+    other_seed.data.val_fold = [2, 3]                                            # the same folds for any seed
     pd.testing.assert_frame_equal(splits.load_or_make(other_seed, "synthetic", m), folded)
     saved = pd.read_csv(cfg.results() / "splits" / "synthetic.csv", dtype={"cell": str, "slide": str})
-    pd.testing.assert_frame_equal(saved, plain)                                # the file keeps the profile's split
+    # the file keeps the profile's split
+    pd.testing.assert_frame_equal(saved, plain)
 
 
 def test_subset_keeps_abnormal_cells_in_test():
@@ -213,7 +216,8 @@ def test_subset_keeps_abnormal_cells_in_test():
     test = full[full["split"] == "test"]
     abnormal_test = list(test[test["abnormal"]]["cell"])
     assert abnormal_test                                   # make_splits sends abnormal slides to test too
-    assert not test["abnormal"].iloc[:len(abnormal_test)].all()   # not already first: a plain head() loses them
+    # not already first: a plain head() loses them
+    assert not test["abnormal"].iloc[:len(abnormal_test)].all()
     for n in (len(abnormal_test), len(abnormal_test) + 1, 4):
         s = splits.subset(full, {"train": 5, "val": 2, "test": n})
         assert s["split"].value_counts().to_dict() == {"train": 5, "val": 2, "test": n}
@@ -316,7 +320,8 @@ def test_data_verify_detects_a_mismatch(tiny_pki3):
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  ./{p.relative_to(root)}" for p in files]
     (root / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     env = {**os.environ, "CHROMO_DATA": str(tiny_pki3)}
-    assert _chromo("data", "verify", "--dataset", "pki3", "--quiet", "--config", "smoke", env=env).returncode == 0
+    assert _chromo("data", "verify", "--dataset", "pki3", "--quiet", "--config", "smoke",
+                   env=env).returncode == 0
     files[3].write_bytes(files[3].read_bytes() + b"x")
     r = _chromo("data", "verify", "--dataset", "pki3", "--quiet", "--config", "smoke", env=env)
     assert r.returncode == 1 and "MISMATCH" in r.stderr and files[3].name in r.stderr

@@ -1,9 +1,9 @@
-"""The paper's figures redrawn (chromo.diagrams): they draw, and Fig. 4 shows what LRd did to a cell."""
+"""The paper's figures redrawn (chromo.book.diagrams): they draw, and Fig. 4 shows what LRd did to a cell."""
 import matplotlib
 import numpy as np
 import pandas as pd
 
-from chromo import diagrams
+from chromo.book import diagrams
 from chromo.matching import label_redistribution
 
 matplotlib.use("Agg")
@@ -39,4 +39,5 @@ def test_fig5_has_a_panel_per_query_set_and_a_bar_per_model_and_method():
                          for q in ("ki", "mi") for m in ("eresnet-u1c0", "alexnet")
                          for me, dist in (("dcnn", None), ("lfv", "cosine"), ("lfv", "euclid"))])
     fig = diagrams.methods_by_model(recs)
-    assert len(fig.axes) == 2 and all(len(ax.patches) == 4 for ax in fig.axes)   # 2 models x 2 methods (cosine)
+    # 2 models x 2 methods (cosine)
+    assert len(fig.axes) == 2 and all(len(ax.patches) == 4 for ax in fig.axes)

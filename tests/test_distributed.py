@@ -1,4 +1,4 @@
-"""Data-parallel training (chromo.distributed, torchrun): two CPU processes with gloo on a tiny synthetic run."""
+"""Data-parallel training (chromo.distributed, torchrun): two CPU processes (gloo) on a tiny synthetic run."""
 import json
 import os
 import signal
@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from chromo import distributed
+from chromo import config, distributed
 from chromo.config import project_root
 from chromo.distributed import DistributedError, World
 
@@ -19,7 +19,8 @@ MODEL = "eresnet-u1c0"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]   # `torchrun`, this interpreter
 
 
-# --- the launch ----------------------------------------------------------------------------------------------
+# --- the launch
+# ----------------------------------------------------------------------------------------------
 def test_without_torchrun_the_world_is_one_process():
     assert World.from_env({}) == World(0, 1, 0) and World.from_env({}).main
 
@@ -73,7 +74,7 @@ def _diverging(rank, port, out):
 def test_assert_same_fails_when_two_processes_differ():
     import torch.multiprocessing as mp
 
-    from chromo.bench import _free_port
+    from chromo.lab.bench import _free_port
 
     q = mp.get_context("spawn").Queue()
     mp.start_processes(_diverging, args=(_free_port(), q), nprocs=2, start_method="spawn")
@@ -81,16 +82,18 @@ def test_assert_same_fails_when_two_processes_differ():
     assert all("weights differs between processes: rank 0: 0.0, rank 1: 1.0" in m for m in msgs), msgs
 
 
-# --- training on two processes ---------------------------------------------------------------------------------
+# --- training on two processes
+# ---------------------------------------------------------------------------------
 def _profile(tmp_path, name: str, **changes) -> str:
-    """A tiny profile on the synthetic set: seconds per epoch on 2 CPU cores."""
-    values = {"base": "smoke", "profile": name, "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "res"),
-              "cache_dir": str(project_root() / ".cache"), "canvas": 64, "hidden": 64,
-              "max_cells": {"train": 20, "val": 6, "test": 4}, "epochs": {"default": 3}, "batch_size": 32, "lr": 0.05,
-              "bf16": False, "threads": 1, "tta": False, "label_smoothing": 0.0,
-              "models": {"synthetic": [MODEL, "alexnet"]}, "init_from": {}, **changes}
+    """A tiny profile on the synthetic set: seconds per epoch on 2 CPU cores. `changes` by setting name,
+    written in their sections."""
+    flat = {"profile": name, "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "res"),
+            "cache_dir": str(project_root() / ".cache"), "canvas": 64, "hidden": 64,
+            "max_cells": {"train": 20, "val": 6, "test": 4}, "epochs": {"default": 3}, "batch_size": 32,
+            "lr": {"default": 0.05}, "bf16": False, "threads": 1, "tta": False, "label_smoothing": 0.0,
+            "models": {"synthetic": [MODEL, "alexnet"]}, "init_from": {}, **changes}
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(values))
+    path.write_text(yaml.safe_dump({"base": "smoke", **config.nest(flat, "the test profile")}))
     return str(path)
 
 
@@ -121,9 +124,11 @@ def test_two_processes_train_like_one(tmp_path):
         runs[name] = r
     log1, log2 = (pd.read_csv(_run_dir(tmp_path, n, "alexnet") / "log.csv") for n in ("one", "two"))
     assert len(log2) == 3 and log2["loss_softmax"].iloc[-1] < log2["loss_softmax"].iloc[0]
-    assert abs(log2["val_acc"].iloc[-1] - log1["val_acc"].iloc[-1]) <= 0.02, (log1["val_acc"], log2["val_acc"])
+    assert abs(log2["val_acc"].iloc[-1] - log1["val_acc"].iloc[-1]) <= 0.02, (log1["val_acc"],
+                                                                              log2["val_acc"])
     # stronger: the same computation, epoch by epoch (measured: equal to about 1e-7)
-    assert (log2["loss_softmax"] - log1["loss_softmax"]).abs().max() < 1e-4, (log1["loss_softmax"], log2["loss_softmax"])
+    assert (log2["loss_softmax"] - log1["loss_softmax"]).abs().max() < 1e-4, (log1["loss_softmax"],
+                                                                              log2["loss_softmax"])
     assert (log2["loss_center"] - log1["loss_center"]).abs().max() < 1e-3
     run2 = _run_dir(tmp_path, "two", "alexnet")
     assert json.loads((run2 / "provenance.json").read_text())["world_size"] == 2

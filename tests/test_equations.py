@@ -9,7 +9,8 @@ from chromo.losses import CenterLoss, joint_loss
 
 def test_base_distances_eq6_eq7():
     A, B = [[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
-    np.testing.assert_allclose(matching.pairwise_distance(A, B, "cosine"), [[0.0, 1.0, 1 - 1 / np.sqrt(2)]], atol=1e-12)
+    np.testing.assert_allclose(matching.pairwise_distance(A, B, "cosine"), [[0.0, 1.0, 1 - 1 / np.sqrt(2)]],
+                               atol=1e-12)
     np.testing.assert_allclose(matching.pairwise_distance([[0.0, 0.0]], [[3.0, 4.0]], "euclid"), [[5.0]])
     with pytest.raises(ValueError, match="unknown distance"):
         matching.pairwise_distance(A, B, "manhattan")
@@ -41,7 +42,8 @@ def test_center_loss_eq2_and_wen_update():
 def test_joint_loss_eq3():
     c = CenterLoss(2, 2)
     logits = torch.zeros(2, 2)
-    total, ls, lc = joint_loss(logits, torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([0, 1]), c, alpha=0.5)
+    total, ls, lc = joint_loss(logits, torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([0, 1]), c,
+                               alpha=0.5)
     assert ls.item() == pytest.approx(np.log(2))
     assert lc.item() == pytest.approx(0.5 * (5 + 25) / 2)
     assert total.item() == pytest.approx(np.log(2) + 0.5 * 7.5)
@@ -107,7 +109,8 @@ def test_paired_difference_mean_and_bootstrap_interval():
     s = evaluate.paired_difference([0.9, 1.0, 1.0, 0.8], [1.0, 1.0, 0.95, 0.95])
     assert s["mean"] == pytest.approx(0.05)
     assert (s["better"], s["worse"], s["cells"]) == (2, 1, 4)
-    assert -0.05 <= s["low"] <= s["mean"] <= s["high"] <= 0.15     # a resampled mean stays within the extremes
+    # a resampled mean stays within the extremes
+    assert -0.05 <= s["low"] <= s["mean"] <= s["high"] <= 0.15
     same = evaluate.paired_difference([0.5, 0.7], [0.5, 0.7])
     assert (same["mean"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError):
@@ -118,7 +121,7 @@ def test_figures_render_with_categorical_classes_and_paired_differences():
     import matplotlib
     matplotlib.use("Agg")
     import pandas as pd
-    from chromo import plots
+    from chromo.book import plots
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(1, 25), 3)
@@ -132,4 +135,5 @@ def test_figures_render_with_categorical_classes_and_paired_differences():
     assert [x.get_text() for x in fig.axes[0].get_yticklabels()] == ["LFV + LRd"]
     img = np.zeros((8, 8), np.uint8)
     fig = plots.failure_gallery([img], ["1 -> 2"], [[img, img]], [[img]])
-    assert {t.get_text().split("\n")[0] for t in fig.texts} - {""} == {"query", "examples of", "examples of the"}
+    assert {t.get_text().split("\n")[0] for t in fig.texts} - {""} == {"query", "examples of",
+                                                                       "examples of the"}

@@ -214,7 +214,8 @@ def test_lfv_is_the_nearest_class_mean_for_each_metric(table):
     row = int(np.flatnonzero(PERM == A8)[0])                    # where A8 landed after the shuffle
     assert ki.loc[row, "min_distance"] == pytest.approx(1 - 0.6 / np.sqrt(0.61))
     row = int(np.flatnonzero(PERM == 46 + B36)[0])
-    assert _pick(pred, "lfv", "ki", "euclid").reset_index(drop=True).loc[row, "min_distance"] == pytest.approx(1.2)
+    assert _pick(pred, "lfv", "ki",
+                 "euclid").reset_index(drop=True).loc[row, "min_distance"] == pytest.approx(1.2)
 
 
 def test_lrd_repairs_the_over_full_label_in_the_tail(table):
@@ -256,7 +257,8 @@ def test_records_score_each_method_per_cell(table):
     assert len(recs) == 16
     r = recs[("dcnn", "ki", None)]
     assert (r["cells"], r["chromosomes"]) == (2, 92)
-    assert r["accuracy_mean_cell"] == pytest.approx(45 / 46) and r["accuracy_overall"] == pytest.approx(90 / 92)
+    assert r["accuracy_mean_cell"] == pytest.approx(45 / 46)
+    assert r["accuracy_overall"] == pytest.approx(90 / 92)
     assert recs[("assign", "ki", None)]["accuracy_mean_cell"] == 1.0
     r = recs[("lfv", "ki", "cosine")]                       # A: 45/46, B: 45/46
     assert r["accuracy_mean_cell"] == pytest.approx(45 / 46)
@@ -372,10 +374,13 @@ def test_penalty_sweep_hand_computed(tmp_path):
     run.mkdir(parents=True)
     config.save(cfg, run / "config.yaml")
     (run / "provenance.json").write_text(json.dumps({"dataset": "pki3", "model": "eresnet-u1c0"}))
-    np.savez(run / "features_val_ki.npz", features=np.zeros((46, 4), np.float32), logits=logits, labels=labels,
-             cells=np.array(["V"] * 46), paths=np.array([f"v/{i}.png" for i in range(46)]), index=np.arange(46))
+    np.savez(run / "features_val_ki.npz", features=np.zeros((46, 4), np.float32), logits=logits,
+             labels=labels,
+             cells=np.array(["V"] * 46), paths=np.array([f"v/{i}.png" for i in range(46)]),
+             index=np.arange(46))
     s = penalty_sweep(run, penalties=(1.0, 2.0)).set_index(["extra_penalty", "missing_penalty"])
     assert list(s.index) == [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]
-    assert s.loc[(1.0, 1.0), "accuracy"] == pytest.approx(45 / 46) and s.loc[(1.0, 1.0), "formula_accuracy"] == 0.0
+    assert s.loc[(1.0, 1.0), "accuracy"] == pytest.approx(45 / 46) and s.loc[(1.0, 1.0),
+                                                                             "formula_accuracy"] == 0.0
     for pair in [(1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]:
         assert s.loc[pair, "accuracy"] == 1.0 and s.loc[pair, "formula_accuracy"] == 1.0

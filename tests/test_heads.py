@@ -1,7 +1,8 @@
-"""The Table 4 heads (chromo.heads): trained on fixed features at the run's data set's learning rate."""
+"""The Table 4 heads (chromo.lab.heads): trained on fixed features at the run's data set's learning rate."""
 import numpy as np
 
-from chromo import config, heads
+from chromo import config
+from chromo.lab import heads
 
 
 def _features(n_per_class=4, dim=16, seed=0):
@@ -14,9 +15,10 @@ def _features(n_per_class=4, dim=16, seed=0):
 
 def test_train_head_uses_the_data_sets_own_learning_rate():
     train = _features()
-    own = config.load("smoke", hidden=32, lr_by_dataset={"bioimlab": 0.001})
+    own = config.load("smoke", hidden=32, lr={"default": 0.05, "bioimlab": 0.001})
     _, bio = heads.train_head("u1c0", train, own, epochs=3, dataset="bioimlab")
     _, pki3 = heads.train_head("u1c0", train, own, epochs=3, dataset="pki3")
-    _, slow = heads.train_head("u1c0", train, config.load("smoke", hidden=32, lr=0.001), epochs=3, dataset="pki3")
+    slow_cfg = config.load("smoke", hidden=32, lr={"default": 0.001})
+    _, slow = heads.train_head("u1c0", train, slow_cfg, epochs=3, dataset="pki3")
     assert bio == slow                     # BioImLab's rate, exactly as if it were everyone's
     assert pki3 != bio                     # pki3 keeps the profile's rate

@@ -43,7 +43,8 @@ def test_adapted_baselines_have_batchnorm_and_alexnet_a_stride_2_stem():
         assert logits.shape == (2, 24) and feats.shape == (2, adapted.feature_dim)
     # the setting reaches only AlexNet and VGG16
     cfg = config.load("smoke", adapt_baselines=True)
-    assert ModelConfig.from_config(cfg, "alexnet").adapt and not ModelConfig.from_config(cfg, "eresnet-u1c0").adapt
+    assert ModelConfig.from_config(cfg, "alexnet").adapt
+    assert not ModelConfig.from_config(cfg, "eresnet-u1c0").adapt
     assert not ModelConfig.from_config(cfg, "resnet50").adapt
 
 

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from chromo import config, pipeline
+from chromo import config
+from chromo.book import pipeline, report
 
 
 def test_plan_covers_every_notebook_and_run():
@@ -15,7 +16,7 @@ def test_plan_covers_every_notebook_and_run():
     nbs = {s["nb"] for s in steps}
     assert nbs == {p.stem for p in (config.project_root() / "notebooks").glob("*.ipynb")}
     trains = [s for s in steps if s["nb"] == "02_train"]
-    assert len(trains) == sum(len(m) for m in cfg.models.values())
+    assert len(trains) == sum(len(m) for m in cfg.training.models.values())
     assert all(s["params"]["config"] == "configs/cpu.yaml" for s in steps)
 
 
@@ -37,37 +38,42 @@ def test_toc_is_the_book_in_chapter_order_with_every_notebook(tmp_path):
     toc = yaml.safe_load((tmp_path / "_toc.yml").read_text())
     assert toc["format"] == "jb-book" and toc["root"] == "intro"
     parts = [(p["caption"], [c["file"] for c in p["chapters"]]) for p in toc["parts"]]
-    trains = [f"notebooks/02_train_{d}_{m}" for d, models in cfg.models.items() for m in models]
+    trains = [f"notebooks/02_train_{d}_{m}" for d, models in cfg.training.models.items() for m in models]
     assert trains == ["notebooks/02_train_pki3_eresnet-u1c0", "notebooks/02_train_bioimlab_eresnet-u1c0"]
     assert parts == [
         ("Background", ["data", "method"]),
         ("Data", ["notebooks/01_data_pki3", "notebooks/01_data_bioimlab"]),
         ("Training", trains + ["notebooks/11_recognition"]),
-        ("The paper's analyses", ["notebooks/03_label_feature_vectors", "notebooks/04_hausdorff_cosine_vs_euclid",
+        ("The paper's analyses", ["notebooks/03_label_feature_vectors",
+                                  "notebooks/04_hausdorff_cosine_vs_euclid",
                                   "notebooks/05_label_redistribution", "notebooks/06_failure_gallery",
                                   "notebooks/07_model_comparison", "notebooks/13_extended_block"]),
-        ("Beyond the paper", ["notebooks/08_karyotype", "notebooks/09_classify_a_cell"]),
+        ("Beyond the paper", ["notebooks/08_karyotype", "notebooks/09_classify_a_cell", "notebooks/14_review"]),
         ("Paper and run record", ["notebooks/12_claims", "notebooks/10_paper_vs_ours"]),
-        ("About", ["reproducibility", "references"]),
+        ("About", ["notebooks/15_reproducibility", "references"]),
     ]
     files = [f for _, fs in parts for f in fs]
     assert len(files) == len(set(files))
     chapters = [f for f in files if f.startswith("notebooks/")]
     run = [f"notebooks/{s['out']}" for s in pipeline.plan(cfg)]
-    assert sorted(chapters) == sorted(run)                                       # every chapter that runs, once
+    # every chapter that runs, once
+    assert sorted(chapters) == sorted(run)
     # the book reads in run order, except chapter 11: it runs after 07 and 08, whose records its targets read
     assert [c for c in chapters if "11_" not in c] == [c for c in run if "11_" not in c]
     assert run.index("notebooks/11_recognition") > max(run.index("notebooks/07_model_comparison"),
                                                        run.index("notebooks/08_karyotype"))
-    per_notebook = {"01": 2, "02": len(trains)}                                  # one chapter per dataset / run
+    # one chapter per dataset / run
+    per_notebook = {"01": 2, "02": len(trains)}
     for nb in sorted((config.project_root() / "notebooks").glob("*.ipynb")):
         n = sum(f.split("/")[1][:2] == nb.stem[:2] for f in chapters)
         assert n == per_notebook.get(nb.stem[:2], 1), f"{nb.name}: {n} chapters in the toc"
     for page in [toc["root"]] + [f for f in files if not f.startswith("notebooks/")]:
-        assert page + ".md" in pipeline.STATIC and (config.project_root() / "book" / f"{page}.md").exists(), page
+        assert page + ".md" in pipeline.STATIC and (config.project_root() / "book"
+                                                    / f"{page}.md").exists(), page
 
 
-# --- the main job's rule: a step is skipped when its stamp is unchanged and its output exists ----------------
+# --- the main job's rule: a step is skipped when its stamp is unchanged and its output exists
+# ----------------
 @pytest.fixture
 def job(tmp_path, monkeypatch):
     """run_pipeline on a throwaway project: notebooks, the profile config, the static pages and the package
@@ -98,11 +104,12 @@ def job(tmp_path, monkeypatch):
         return 1.5
 
     monkeypatch.setattr(pipeline, "project_root", lambda: root)
+    monkeypatch.setattr(pipeline, "book_dir", lambda profile: root / "build" / f"book-{profile}")
     monkeypatch.setattr(pipeline.config_mod, "load", lambda profile, **kw: cfg)
     monkeypatch.setattr(pipeline, "execute", execute)
     monkeypatch.setattr(pipeline, "_data_digest", lambda c: state.data)
-    monkeypatch.setattr(pipeline, "git_commit", lambda: "0123456789ab")
-    monkeypatch.setattr(pipeline, "hardware", lambda: "test CPU")
+    monkeypatch.setattr(report, "git_commit", lambda: "0123456789ab")
+    monkeypatch.setattr(report, "hardware", lambda: "test CPU")
 
     def run(**kw):
         state.calls.clear()
@@ -143,17 +150,17 @@ def test_a_changed_notebook_reruns_it_and_every_later_step(job):
 def test_a_new_experiments_table_reruns_the_chapters_that_read_it(job):
     job.run()
     first = min(job.outs.index(o) for o in pipeline.EXPERIMENT_READERS if o in job.outs)
-    for name in pipeline.EXPERIMENT_FILES:                           # absent, then written by chromo.experiments
-        (job.cfg.results() / name).write_text("variant\nv1\n")
+    for name in pipeline.EXPERIMENT_FILES:               # absent, then written by chromo.lab.experiments
+        (job.cfg.results() / name).write_text("experiment\npki3-profile\n")
         assert job.run() == job.outs[first:]
         assert job.run() == []
     assert job.outs[first] == "07_model_comparison"
 
 
 def test_experiment_readers_are_the_notebooks_that_read_the_table():
+    """The notebooks read the experiments table (and curves.csv) through chromo.book.recognition.load."""
     nbs = config.project_root() / "notebooks"
-    readers = {p.stem for p in nbs.glob("*.ipynb")
-               if any(k in p.read_text() for k in ("experiments.load(", "experiments.load_curves("))}
+    readers = {p.stem for p in nbs.glob("*.ipynb") if "recognition.load(" in p.read_text()}
     assert readers == set(pipeline.EXPERIMENT_READERS)
 
 
@@ -214,7 +221,8 @@ def test_with_chromo_torchrun_the_main_job_trains_missing_runs_with_it(job, monk
     assert len(launched) == len(trains)
     assert launched[0][:4] == ["torchrun", "--nproc_per_node", "2", "-m"]
     assert launched[0][4:7] == ["chromo", "train", "--config"] and "--model" in launched[0]
-    job.data = "data-2"                                             # everything re-executes; runs are finished
+    # everything re-executes; runs are finished
+    job.data = "data-2"
     launched.clear()
     job.run()
     assert launched == []
@@ -227,7 +235,8 @@ def test_a_failed_torchrun_stops_the_main_job(job, monkeypatch):
         job.run()
 
 
-# --- metrics.json: the notebooks' records merged -------------------------------------------------------------
+# --- metrics.json: the notebooks' records merged
+# -------------------------------------------------------------
 def _record(method, acc, dataset="pki3"):
     return {"dataset": dataset, "model": "eresnet-u1c0", "method": method, "query": "ki", "distance": None,
             "accuracy_mean_cell": acc}
@@ -250,7 +259,7 @@ def test_merge_metrics_merges_the_records_of_every_notebook(tmp_path):
     (run / "done.json").write_text(json.dumps({"train_s": 40.0}))      # bioimlab: no finished run
     stamps = {"02_train_pki3_eresnet-u1c0": {"wall_s": 1.0, "reused_training_s": 40.0},
               "04_hausdorff_cosine_vs_euclid": {"wall_s": 2.0}, "07_model_comparison": {"wall_s": 3.5}}
-    path = pipeline.merge_metrics(cfg, stamps)
+    path = report.merge_metrics(cfg, stamps)
     assert path == cfg.results() / "metrics.json"
     m = json.loads(path.read_text())
     # records in the order of their files' names (04, 07, 08); karyotype entries of a later file win
@@ -270,19 +279,20 @@ def test_merge_metrics_reads_the_files_afresh_and_a_reruns_file_replaces_the_sta
     _write_records(rec, "07_model_comparison", [_record("dcnn", 0.9)], {"pki3": {"cells": 6}})
     _write_records(rec, "99_retired_chapter", [_record("old", 0.1)])   # no stamp: no longer executed
     stamps = {"04_hausdorff_cosine_vs_euclid": {"wall_s": 2.0}, "07_model_comparison": {"wall_s": 3.5}}
-    m = json.loads(pipeline.merge_metrics(cfg, stamps).read_text())
+    m = json.loads(report.merge_metrics(cfg, stamps).read_text())
     # every file in records/ is merged, stamped or not (a retired chapter's file stays until removed)
     assert [r["method"] for r in m["records"]] == ["lfv", "fvm", "dcnn", "old"]
     assert "99_retired_chapter" not in m["wall_time_s"]
     (rec / "99_retired_chapter.json").unlink()
-    m = json.loads(pipeline.merge_metrics(cfg, stamps).read_text())
+    m = json.loads(report.merge_metrics(cfg, stamps).read_text())
     assert [r["method"] for r in m["records"]] == ["lfv", "fvm", "dcnn"]      # merged afresh, not accumulated
     # a rerun of 04 wrote its own file: it replaces the reference file of that name as a whole
     _write_records(rerun, "04_hausdorff_cosine_vs_euclid", [_record("lfv", 0.85)])
-    m = pipeline.merged_metrics(cfg, stamps, [rec, rerun])
+    m = report.merged_metrics(cfg, stamps, [rec, rerun])
     assert m["records"] == [_record("lfv", 0.85), _record("dcnn", 0.9)]
     assert m["karyotype"] == {"pki3": {"cells": 6}}
-    assert json.loads((rec / "04_hausdorff_cosine_vs_euclid.json").read_text())["records"][1]["method"] == "fvm"
+    written = json.loads((rec / "04_hausdorff_cosine_vs_euclid.json").read_text())
+    assert written["records"][1]["method"] == "fvm"
 
 
 def test_present_folds_code_and_states_the_parameters_once(tmp_path):
@@ -290,17 +300,22 @@ def test_present_folds_code_and_states_the_parameters_once(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"),
-                nbformat.v4.new_code_cell('config = "configs/smoke.yaml"\nbeta = 40', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell('config = "configs/cpu.yaml"', metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell('config = "configs/smoke.yaml"\nbeta = 40',
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('config = "configs/cpu.yaml"',
+                                          metadata={"tags": ["injected-parameters"]}),
                 nbformat.v4.new_code_cell("x = 1"),
                 nbformat.v4.new_code_cell("y = 2", metadata={"tags": ["remove-input"]})]
     path = tmp_path / "05_label_redistribution.ipynb"
     nbformat.write(nb, path)
-    pipeline._present(path, {"nb": "05_label_redistribution", "params": {"config": "configs/cpu.yaml", "beta": 30}})
+    pipeline._present(path, {"nb": "05_label_redistribution", "params": {"config": "configs/cpu.yaml",
+                                                                         "beta": 30}})
     cells = nbformat.read(path, as_version=4).cells
     tags = [c.metadata.get("tags", []) for c in cells]
     assert "remove-cell" in tags[1] and "remove-cell" in tags[2]          # both parameters cells hidden
-    line = cells[3].source                                                 # the one line, after the injected cell
-    assert "`config = 'configs/cpu.yaml'`" in line and "`beta = 30`" in line and "`distance = 'cosine'`" in line
+    # the one line, after the injected cell
+    line = cells[3].source
+    assert "`config = 'configs/cpu.yaml'`" in line
+    assert "`beta = 30`" in line and "`distance = 'cosine'`" in line
     assert tags[4] == ["hide-input"] and tags[5] == ["remove-input"]       # code folded; explicit tags kept
     assert sum("Parameters of this execution" in c.source for c in cells) == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -56,4 +55,5 @@ def test_reference_run_names_the_checked_out_code():
         if diff:
             problems.append(f"{source}: ran on {commit}, whose code differs from this checkout in "
                             f"{', '.join(sorted(set(diff))[:5])}{' ...' if len(set(diff)) > 5 else ''}")
-    assert not problems, "re-execute the reference run (`make book`) on committed code:\n" + "\n".join(problems)
+    assert not problems, ("re-execute the reference run (`make book`) on committed code:\n"
+                          + "\n".join(problems))

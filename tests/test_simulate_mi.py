@@ -154,7 +154,8 @@ def test_optics_blur_and_noise_keep_the_bar_recognisable():
 def test_draws_do_not_depend_on_the_factor_set(monkeypatch):
     calls = []
     real = augment._draws
-    monkeypatch.setattr(augment, "_draws", lambda seed, index: calls.append((seed, index)) or real(seed, index))
+    monkeypatch.setattr(augment, "_draws", lambda seed, index: calls.append((seed, index))
+                        or real(seed, index))
     for k in range(1, len(FACTORS) + 1):
         simulate_mi(Q, NB, 7, 11, factors=FACTORS[:k])
     assert calls == [(7, 11)] * len(FACTORS)

@@ -15,7 +15,8 @@ from chromo.train import Interrupted, train
 
 
 def _cfg(tmp_path, name="a", **kw):
-    return config.load("smoke", runs_dir=str(tmp_path / name / "runs"), results_dir=str(tmp_path / name / "res"),
+    return config.load("smoke", runs_dir=str(tmp_path / name / "runs"),
+                       results_dir=str(tmp_path / name / "res"),
                        cache_dir=str(config.project_root() / ".cache"),
                        max_cells={"train": 8, "val": 4, "test": 4}, hidden=32, **kw)
 
@@ -42,7 +43,8 @@ def test_same_seed_same_metrics_and_resume_after_interruption(tmp_path):
     assert train(_cfg(tmp_path, "a"), "synthetic", "eresnet-u1c0", progress=False).path == a
     assert (a / "best.pt").stat().st_mtime == mtime
     # run directory contents
-    assert {"config.yaml", "provenance.json", "log.csv", "best.pt", "last.pt", "done.json"} <= {p.name for p in a.iterdir()}
+    assert {"config.yaml", "provenance.json", "log.csv", "best.pt", "last.pt",
+            "done.json"} <= {p.name for p in a.iterdir()}
     prov = json.loads((a / "provenance.json").read_text())
     assert prov["git_commit"] and prov["versions"]["torch"] and prov["preprocessing"]["canvas"] == 64
     # features for the analyses
@@ -61,13 +63,13 @@ def test_a_fractional_epoch_budget_stops_the_last_epoch_part_way(tmp_path):
     cfg = _cfg(tmp_path, "f", epochs={"default": 1.5}, alpha_warmup_epochs=0)
     run = train(cfg, "synthetic", "eresnet-u1c0", progress=False)
     n_train = len(prepare(cfg, "synthetic", progress=False).split("train"))
-    steps = -(-n_train // cfg.batch_size)
+    steps = -(-n_train // cfg.training.batch_size)
     st = load_checkpoint(run.last)["state"]
     assert st["step"] == round(1.5 * steps) and st["epoch"] == 2
     log = pd.read_csv(run.path / "log.csv")
     assert list(log["epoch"]) == [1, 2] and run.done()["epochs_run"] == 2
     # warm-up takes at most half of a short budget, so the cosine decay runs to its end (lr near 0)
-    assert log["lr"].iloc[-1] < 0.1 * cfg.lr
+    assert log["lr"].iloc[-1] < 0.1 * cfg.lr_for("eresnet-u1c0", "synthetic")
 
 
 def test_corrupt_and_missing_checkpoints(tmp_path):
@@ -90,7 +92,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_bad_config(tmp_path):
-    with pytest.raises(config.ConfigError, match="unknown config keys"):
+    with pytest.raises(config.ConfigError, match="unknown setting 'not_a_key' in keyword arguments"):
         config.load("smoke", not_a_key=1)
     with pytest.raises(config.ConfigError, match="not found"):
         config.load(tmp_path / "missing.yaml")

@@ -60,15 +60,18 @@ def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator, share=No
         return x
     a = (_draw(x, gen, share) * 2 - 1) * (max_deg * np.pi / 180)
     c, s = torch.cos(a), torch.sin(a)
-    theta = torch.stack([torch.stack([c, -s, torch.zeros_like(c)], 1), torch.stack([s, c, torch.zeros_like(c)], 1)], 1)
+    theta = torch.stack([torch.stack([c, -s, torch.zeros_like(c)], 1),
+                         torch.stack([s, c, torch.zeros_like(c)], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return torch.nn.functional.grid_sample(x, grid, align_corners=False)
 
 
 # optics_batch's ranges: wider than simulate_mi's on a 64 px square (blur 0.4-1.0, down-sampling 0.55-0.85,
 # noise sd 6), so training covers the simulated MI's optics without being fitted to its exact ranges. The blur
-# is in canvas pixels: on the tall 96 x 48 canvas the simulation's blur scales to 0.6-1.5 px, partly beyond it,
-# unless the profile scales it the same way (optics_blur_scaled: blur_scale = max(H, W) / 64, 0.3-1.8 px there)
+# is in canvas pixels: on the tall 96 x 48 canvas the simulation's blur scales to 0.6-1.5 px, partly beyond
+# it,
+# unless the profile scales it the same way (optics_blur_scaled: blur_scale = max(H, W) / 64, 0.3-1.8 px
+# there)
 OPTICS_BLUR = (0.2, 1.2)        # Gaussian sigma, pixels
 OPTICS_DOWN = (0.5, 1.0)        # down-sampling factor (1: none)
 OPTICS_NOISE = (0.0, 8.0)       # noise sd, grey levels (of 255)
@@ -80,14 +83,15 @@ def _gauss_kernel(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
-def optics_batch(x: torch.Tensor, p: float, gen: torch.Generator, share=None, blur_scale: float = 1.0) -> torch.Tensor:
+def optics_batch(x: torch.Tensor, p: float, gen: torch.Generator, share=None,
+                 blur_scale: float = 1.0) -> torch.Tensor:
     """Microscope optics on a random fraction `p` of a batch [B, 1, H, W] in [0, 1] (chromosome bright on
-    zero), as a training augmentation: for each chosen image, Gaussian blur (sigma ~ U(OPTICS_BLUR) x blur_scale),
-    bilinear down-sampling by ~ U(OPTICS_DOWN) and back, additive Gaussian noise (sd ~ U(OPTICS_NOISE) grey
-    levels) on the chromosome and 2 px around it (where the data layer's orientation keeps the pixels of a
-    query; the zero background stays zero), then rounding to grey levels. The same kind of degradation as
-    simulate_mi's "optics" factor, over wider ranges. All numbers are drawn for every image whatever `p`,
-    in a fixed order; `share`: see _draw."""
+    zero), as a training augmentation: for each chosen image, Gaussian blur (sigma ~ U(OPTICS_BLUR) x
+    blur_scale), bilinear down-sampling by ~ U(OPTICS_DOWN) and back, additive Gaussian noise (sd ~
+    U(OPTICS_NOISE) grey levels) on the chromosome and 2 px around it (where the data layer's orientation
+    keeps the pixels of a query; the zero background stays zero), then rounding to grey levels. The same kind
+    of degradation as simulate_mi's "optics" factor, over wider ranges. All numbers are drawn for every image
+    whatever `p`, in a fixed order; `share`: see _draw."""
     if p <= 0:
         return x
     u = [_draw(x, gen, share) for _ in range(4)]          # chosen?, blur, down-sampling, noise sd
@@ -259,10 +263,12 @@ def rotated_copy(src, dst, seed: int, background: int) -> list:
 
     rng = np.random.default_rng(seed)
     angles = []
-    for f in sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in (".tif", ".tiff", ".bmp", ".png")):
+    for f in sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in (".tif", ".tiff",
+                                                                                            ".bmp", ".png")):
         out = Path(dst) / f.relative_to(src)
         out.parent.mkdir(parents=True, exist_ok=True)
         angles.append(float(rng.uniform(0, 360)))
         with Image.open(f) as im:
-            im.convert("L").rotate(angles[-1], resample=Image.BILINEAR, expand=True, fillcolor=background).save(out)
+            im.convert("L").rotate(angles[-1], resample=Image.BILINEAR, expand=True,
+                                   fillcolor=background).save(out)
     return angles

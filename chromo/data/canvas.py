@@ -6,6 +6,7 @@ five times chromosome 21). ``scale_mode='per_image'`` resizes each image to fill
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,12 +15,13 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from chromo.config import canvas_hw
 from chromo.data.manifest import DataError, listing_digest, load_image
 from chromo.io import atomic_write, atomic_write_json
 
 DARK_ON_LIGHT = {"pki3": True, "bioimlab": False, "synthetic": False}
 MARGIN = 2
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 def normalise_polarity(img: np.ndarray, dark_on_light: bool) -> np.ndarray:
@@ -39,15 +41,6 @@ def crop(img: np.ndarray, threshold: int = 12) -> np.ndarray:
     return img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
 
-def canvas_hw(canvas) -> tuple[int, int]:
-    """(height, width) of a canvas given as one side (a square) or as [height, width] (a tall canvas: with
-    the chromosome upright, more pixels along its bands for about the same cost)."""
-    if isinstance(canvas, (list, tuple)):
-        h, w = canvas
-        return int(h), int(w)
-    return int(canvas), int(canvas)
-
-
 def canvas_text(canvas) -> str:
     """'64 px' for a square canvas, '96 x 48 px' (height x width) for a tall one."""
     h, w = canvas_hw(canvas)
@@ -62,7 +55,8 @@ def global_scale(sizes: np.ndarray, canvas, quantile: float = 0.995) -> float:
     sizes = np.asarray(sizes)
     if ch == cw:
         return (ch - 2 * MARGIN) / float(np.quantile(sizes.max(axis=1), quantile))
-    need = np.maximum(sizes[:, 0] / (ch - 2 * MARGIN), sizes[:, 1] / (cw - 2 * MARGIN))   # [N] scale^-1 to fit
+    # [N] scale^-1 to fit
+    need = np.maximum(sizes[:, 0] / (ch - 2 * MARGIN), sizes[:, 1] / (cw - 2 * MARGIN))
     return 1.0 / float(np.quantile(need, quantile))
 
 
@@ -109,6 +103,21 @@ def upright(a: np.ndarray, straighten: bool = False) -> tuple[np.ndarray, float]
     return (along_centre_line(o)[0] if straighten else o), angle
 
 
+def survey(rows, root, dataset: str) -> tuple[list, list, np.ndarray]:
+    """Each manifest row's chromosome upright (data.orient) and straightened: (upright objects, straightened
+    objects, bends in px). A chromosome below the bend threshold is the same object in both lists."""
+    from chromo.data.straighten import straighten
+
+    uprights, straight, bends = [], [], []
+    for row in rows.to_dict("records"):
+        o, _ = normalise(load_image(row, root), dataset, orient=True)
+        s, b = straighten(o)
+        uprights.append(o)
+        straight.append(s)
+        bends.append(b)
+    return uprights, straight, np.array(bends)
+
+
 def object_lengths(images: np.ndarray, scale: float | None, threshold: int = 12) -> np.ndarray:
     """Length of the chromosome on each canvas [N, H, W], in pixels of the source image: the longer side of
     the box of pixels above `threshold`, divided by the dataset's global scale (after orientation the
@@ -151,11 +160,9 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
     Built once; rebuilt when the files, the manifest rows or the parameters change. With `orient`, each
     chromosome is turned upright first; meta["angles"] holds the angle applied to each image (degrees)."""
     dataset = manifest["dataset"].iloc[0]
-    key_src = json.dumps([CACHE_VERSION, dataset, canvas, scale_mode, quantile, orient, listing_digest(dataset, root),
-                          pd.util.hash_pandas_object(manifest[["path", "label"]], index=False).sum().item()]
-                         + (["straighten"] if straighten else []))   # caches made before the option keep their key
-    import hashlib
-
+    key_src = json.dumps([CACHE_VERSION, dataset, canvas, scale_mode, quantile, orient, straighten,
+                          listing_digest(dataset, root),
+                          pd.util.hash_pandas_object(manifest[["path", "label"]], index=False).sum().item()])
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     npy, meta_path = Path(cache_dir) / dataset / f"{key}.npy", Path(cache_dir) / dataset / f"{key}.json"
     if npy.exists() and meta_path.exists():
@@ -171,7 +178,8 @@ def build_cache(manifest: pd.DataFrame, root: Path | None, cache_dir: Path, canv
             raise
         except Exception as e:  # a decoder failing mid-file
             raise DataError(f"{Path(root or '.') / row['path']}: cannot preprocess ({e})") from e
-    scale = global_scale(np.array([o.shape for o in objects]), canvas, quantile) if scale_mode == "global" else None
+    scale = global_scale(np.array([o.shape for o in objects]), canvas,
+                         quantile) if scale_mode == "global" else None
     arr = np.zeros((len(manifest), *canvas_hw(canvas)), np.uint8)
     clipped = []
     for i, o in enumerate(objects):

@@ -38,14 +38,16 @@ class Prepared:
     def split(self, name: str) -> Split:
         idx = np.flatnonzero((self.manifest["split"] == name).to_numpy())
         m = self.manifest.iloc[idx]
-        return Split(np.ascontiguousarray(self.images[idx]), m["label"].to_numpy(), m["cell"].to_numpy().astype(str),
+        return Split(np.ascontiguousarray(self.images[idx]), m["label"].to_numpy(),
+                     m["cell"].to_numpy().astype(str),
                      m["path"].to_numpy().astype(str), idx)
 
     def preprocessing(self) -> dict:
         """What `chromo classify` needs to place new images exactly as the training images were."""
         return {"dataset": self.dataset, "canvas": self.meta["canvas"], "scale": self.meta["scale"],
                 "scale_mode": self.meta["scale_mode"], "dark_on_light": DARK_ON_LIGHT[self.dataset],
-                "orient": bool(self.meta.get("orient", False)), "straighten": bool(self.meta.get("straighten", False))}
+                "orient": bool(self.meta.get("orient", False)),
+                "straighten": bool(self.meta.get("straighten", False))}
 
 
 _PREPARED: dict = {}
@@ -60,8 +62,9 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
                                      header_cache=cfg.header_cache(dataset))
         splits = load_or_make(cfg, dataset, manifest)
         manifest = manifest.merge(splits[["cell", "split"]], on="cell", how="left")
-        images, meta = build_cache(manifest, root, cfg.cache(), cfg.canvas, cfg.scale_mode, cfg.scale_quantile,
-                                   progress, cfg.orient, cfg.straighten)
+        images, meta = build_cache(manifest, root, cfg.cache(), cfg.data.canvas, cfg.data.scale_mode,
+                                   cfg.data.scale_quantile,
+                                   progress, cfg.data.orient, cfg.data.straighten)
         manifest = manifest.assign(angle=meta["angles"])     # orientation applied to each image, degrees
         path = cfg.cache() / dataset / f"manifest-{meta['key']}.csv"   # the manifest beside its cache
         if not path.exists():
@@ -72,8 +75,9 @@ def prepare(cfg, dataset: str, progress: bool = True) -> Prepared:
 
 def mi_queries(images: np.ndarray, cfg, factors=None) -> np.ndarray:
     """Simulated microscope versions of canvas images (data.augment.simulate_mi_set, all its factors unless
-    `factors` names some), normalised as the cache's images are: with cfg.orient each query is found,
-    turned upright (and with cfg.straighten straightened) and centred again. A tall canvas [H, W] is simulated on the H x H square around it."""
+    `factors` names some), normalised as the cache's images are: with cfg.data.orient each query is found,
+    turned upright (and with cfg.data.straighten straightened) and centred again. A tall canvas [H, W] is
+    simulated on the H x H square around it."""
     from chromo.data.augment import FACTORS, simulate_mi_set
     from chromo.data.canvas import orient_canvas
 
@@ -84,8 +88,8 @@ def mi_queries(images: np.ndarray, cfg, factors=None) -> np.ndarray:
     square = np.zeros((len(images), s, s), np.uint8)
     square[:, y0:y0 + h, x0:x0 + w] = images
     mi = simulate_mi_set(square, seed=cfg.seed + 7, factors=FACTORS if factors is None else factors)
-    if cfg.orient:
-        return orient_canvas(mi, (h, w), cfg.straighten)[0]
+    if cfg.data.orient:
+        return orient_canvas(mi, (h, w), cfg.data.straighten)[0]
     return mi[:, y0:y0 + h, x0:x0 + w]       # unoriented on a tall canvas: its middle, clipped
 
 

@@ -104,10 +104,12 @@ class HeaderCache:
             atomic_write_json(self.path, {"version": self.VERSION, "headers": self.used})
 
 
-def read_pki3(root: Path, on_error: str = "raise", headers: HeaderCache | None = None) -> tuple[list[dict], Report]:
+def read_pki3(root: Path, on_error: str = "raise", headers: HeaderCache | None = None) -> tuple[list[dict],
+                                                                                                Report]:
     base = Path(root) / "pki3" / "single_clase"
     if not base.is_dir():
-        raise DataError(f"{base}: pki3 folder not found (expected pki3/single_clase/<slide>.<cell>.tiff/claseK/)")
+        raise DataError(f"{base}: pki3 folder not found (expected "
+                        "pki3/single_clase/<slide>.<cell>.tiff/claseK/)")
     rows, rep, headers = [], Report(), headers or HeaderCache()
     for cell_dir in sorted(base.iterdir()):
         if not cell_dir.is_dir():
@@ -115,7 +117,8 @@ def read_pki3(root: Path, on_error: str = "raise", headers: HeaderCache | None =
             continue
         m = re.match(r"^([^.]+)\.(\d+)\.tiff?$", cell_dir.name)
         if not m:
-            rep.excluded.append({"path": _rel(cell_dir, root), "reason": "cell folder name is not <slide>.<cell>.tiff"})
+            rep.excluded.append({"path": _rel(cell_dir, root),
+                                 "reason": "cell folder name is not <slide>.<cell>.tiff"})
             continue
         slide, cell = m.group(1), f"{m.group(1)}.{m.group(2)}"
         n_before = len(rows)
@@ -124,22 +127,26 @@ def read_pki3(root: Path, on_error: str = "raise", headers: HeaderCache | None =
             files = sorted(class_dir.iterdir()) if class_dir.is_dir() else [class_dir]
             if not cm:
                 for f in files:
-                    rep.excluded.append({"path": _rel(f, root), "reason": f"unrecognised class folder '{class_dir.name}'"})
+                    rep.excluded.append({"path": _rel(f, root),
+                                         "reason": f"unrecognised class folder '{class_dir.name}'"})
                 continue
             k = int(cm.group(1))
             for f in files:
                 if not 1 <= k <= 24:
-                    rep.excluded.append({"path": _rel(f, root), "reason": f"class folder clase{k} outside 1..24 "
+                    rep.excluded.append({"path": _rel(f, root),
+                                         "reason": f"class folder clase{k} outside 1..24 "
                                          "(labelling error; the class is not guessed)"})
                     continue
                 fm = PKI3_FILE.match(f.name)
                 if not fm or int(fm.group(1)) != k:
-                    rep.excluded.append({"path": _rel(f, root), "reason": "file name is not claseK_<i>_<slide>.<cell>.tiff"})
+                    rep.excluded.append({"path": _rel(f, root),
+                                         "reason": "file name is not claseK_<i>_<slide>.<cell>.tiff"})
                     continue
                 h = headers.header(f, on_error, rep)
                 if h is None:
                     continue
-                rows.append(dict(dataset="pki3", path=str(f.relative_to(root)), cell=cell, slide=slide, label=k,
+                rows.append(dict(dataset="pki3", path=str(f.relative_to(root)), cell=cell, slide=slide,
+                                 label=k,
                                  homologue=int(fm.group(2)), width=h[0], height=h[1], mode=h[2]))
         if len(rows) == n_before:
             rep.excluded.append({"path": _rel(cell_dir, root), "reason": "empty cell (no chromosome images)"})
@@ -160,7 +167,8 @@ def read_bioimlab(root: Path, on_error: str = "raise",
         for f in sorted(cell_dir.iterdir()):
             m = BIOIMLAB_FILE.match(f.name)
             if not m or m.group(1) != cell_dir.name:
-                rep.excluded.append({"path": _rel(f, root), "reason": "file name is not '<cell> <K>[a|b].bmp'"})
+                rep.excluded.append({"path": _rel(f, root),
+                                     "reason": "file name is not '<cell> <K>[a|b].bmp'"})
                 continue
             k = int(m.group(2))
             if not 1 <= k <= 24:
@@ -169,8 +177,10 @@ def read_bioimlab(root: Path, on_error: str = "raise",
             h = headers.header(f, on_error, rep)
             if h is None:
                 continue
-            rows.append(dict(dataset="bioimlab", path=str(f.relative_to(root)), cell=cell_dir.name, slide=cell_dir.name,
-                             label=k, homologue="ab".index(m.group(3).lower() or "a"), width=h[0], height=h[1], mode=h[2]))
+            rows.append(dict(dataset="bioimlab", path=str(f.relative_to(root)), cell=cell_dir.name,
+                             slide=cell_dir.name,
+                             label=k, homologue="ab".index(m.group(3).lower() or "a"), width=h[0],
+                             height=h[1], mode=h[2]))
         if len(rows) == n_before:
             rep.excluded.append({"path": _rel(cell_dir, root), "reason": "empty cell (no chromosome images)"})
     return rows, rep
@@ -220,6 +230,36 @@ def cell_table(manifest: pd.DataFrame) -> pd.DataFrame:
             .agg(slide=("slide", "first"), count=("cell_count", "first"), formula=("cell_formula", "first"),
                  abnormal=("abnormal", "first"), incomplete=("incomplete", "first"))
             .reset_index())
+
+
+def summary(cfg, dataset: str, manifest_out: str | None = None, skip_unreadable: bool = False) -> dict:
+    """`chromo data summary`: counts, abnormal and incomplete cells, formulas, exclusions of a data set; with
+    `manifest_out`, the manifest also written there (refused before the slow build if it names a folder)."""
+    from chromo.io import atomic_write_text
+
+    if manifest_out:
+        out_path = Path(manifest_out)
+        if out_path.is_dir() or manifest_out.endswith(("/", "\\")):
+            raise ValueError(f"--manifest-out {manifest_out}: is a folder; give a file name such as "
+                             f"{out_path / (dataset + '-manifest.csv')}")
+        parent = next((q for q in out_path.absolute().parents if q.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ValueError(f"--manifest-out {manifest_out}: {parent} is a file, not a folder")
+    root = None if dataset == "synthetic" else cfg.data_root()
+    m, rep = build_manifest(dataset, root, "skip" if skip_unreadable else "raise", cfg.seed,
+                            cfg.header_cache(dataset))
+    cells = cell_table(m)
+    out = {"dataset": dataset, "data_dir": str(root) if root else None, "cells": len(cells), "images": len(m),
+           "slides": int(m["slide"].nunique()) if dataset != "bioimlab" else None,
+           "classes": int(m["label"].nunique()),
+           "cell_sizes": {str(k): int(v) for k, v in cells["count"].value_counts().sort_index().items()},
+           "abnormal_cells": int(cells["abnormal"].sum()), "incomplete_cells": int(cells["incomplete"].sum()),
+           "formulas": {k: int(v) for k, v in cells["formula"].value_counts().items()},
+           "converted_to_grayscale": rep.converted, "excluded": rep.excluded, "skipped": rep.skipped}
+    if manifest_out:
+        atomic_write_text(Path(manifest_out), m.to_csv(index=False))
+        out["manifest"] = manifest_out
+    return out
 
 
 def load_image(row, root: Path | None) -> np.ndarray:

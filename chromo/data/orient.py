@@ -62,7 +62,7 @@ def find_chromosome(img: np.ndarray) -> np.ndarray:
 
 
 def _fill_holes(m: np.ndarray) -> np.ndarray:
-    """binary_fill_holes, faster on small masks: the outside is the 4-connected background touching the rim."""
+    """binary_fill_holes, faster on small masks: the outside is the 4-connected background at the rim."""
     bg, _ = ndi.label(np.pad(~m, 1, constant_values=True))   # label 1: the outside, from the padded rim
     return bg[1:-1, 1:-1] != 1
 
@@ -72,7 +72,8 @@ def principal_angle(mask: np.ndarray) -> tuple[float, float]:
 
     angle: degrees in (-90, 90], the counter-clockwise rotation (scipy/PIL convention) that makes the long
     axis vertical; elongation: sqrt(largest / smallest eigenvalue of the pixel coordinate covariance, each
-    pixel counted as a unit square, i.e. + 1/12 on both axes so a 1-px line stays finite). (0.0, 1.0) if empty.
+    pixel counted as a unit square, i.e. + 1/12 on both axes so a 1-px line stays finite). (0.0, 1.0) if
+    empty.
     """
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:

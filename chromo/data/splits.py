@@ -90,7 +90,7 @@ def save_splits(splits: pd.DataFrame, path: Path) -> Path:
 
 def load_or_make(cfg, dataset: str, manifest: pd.DataFrame) -> pd.DataFrame:
     """The profile's split file (results/<profile>/splits/<dataset>.csv), made once and then reused; with
-    cfg.val_fold = [k, K], its train and val cells re-dealt into fold k of K (`fold`; the file keeps the
+    cfg.data.val_fold = [k, K], its train and val cells re-dealt into fold k of K (`fold`; the file keeps the
     profile's own split)."""
     path = cfg.results() / "splits" / f"{dataset}.csv"
     if path.exists():
@@ -98,6 +98,7 @@ def load_or_make(cfg, dataset: str, manifest: pd.DataFrame) -> pd.DataFrame:
         if not set(s["cell"]) <= set(manifest["cell"]):
             raise ValueError(f"{path}: lists cells missing from the {dataset} data; delete it to re-split")
     else:
-        s = subset(make_splits(manifest, cfg.seed, cfg.split_fractions, cfg.bioimlab_test_cells), cfg.max_cells)
+        s = subset(make_splits(manifest, cfg.seed, cfg.data.split_fractions, cfg.data.bioimlab_test_cells),
+                   cfg.data.max_cells)
         save_splits(s, path)
-    return fold(s, *cfg.val_fold) if cfg.val_fold else s
+    return fold(s, *cfg.data.val_fold) if cfg.data.val_fold else s

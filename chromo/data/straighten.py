@@ -88,19 +88,3 @@ def straighten(img: np.ndarray) -> tuple[np.ndarray, float]:
     if not out.any():
         return img, b
     return np.ascontiguousarray(out[nonzero_box(out)]), b
-
-
-def survey(rows, root, dataset: str) -> tuple[list, list, np.ndarray]:
-    """Each manifest row's chromosome upright (data.orient) and straightened: (upright objects, straightened
-    objects, bends in px). A chromosome below the bend threshold is the same object in both lists."""
-    from chromo.data.canvas import normalise
-    from chromo.data.manifest import load_image
-
-    upright, straight, bends = [], [], []
-    for row in rows.to_dict("records"):
-        o, _ = normalise(load_image(row, root), dataset, orient=True)
-        s, b = straighten(o)
-        upright.append(o)
-        straight.append(s)
-        bends.append(b)
-    return upright, straight, np.array(bends)

@@ -65,7 +65,8 @@ def render(k: int, rng: np.random.Generator, condensation: float = 1.0) -> np.nd
 
 def cell_labels(cell_index: int, rng: np.random.Generator) -> list[int]:
     sex = ABNORMAL.get(cell_index, {}).get("sex") or ([X, X] if rng.random() < 0.5 else [X, Y])
-    return sorted([k for k in AUTOSOMES for _ in (0, 1)] + ABNORMAL.get(cell_index, {}).get("extra", []) + sex)
+    return sorted([k for k in AUTOSOMES for _ in (0, 1)] + ABNORMAL.get(cell_index,
+                                                                        {}).get("extra", []) + sex)
 
 
 def _row_rng(seed: int, cell_index: int, k: int, h: int) -> np.random.Generator:
