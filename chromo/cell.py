@@ -25,11 +25,9 @@ class CellPrediction:
     distance metric ('cosine', 'euclid') to that metric's result."""
     dcnn: np.ndarray              # [n] softmax argmax
     nll: np.ndarray               # [n, 24] -log p(k | x)
-    cost: np.ndarray              # [n, 24] the assignment's cost: nll plus the size cost, if any
     assign: np.ndarray            # [n] after the karyotype assignment
-    # [n] what the cell's optimum pays more if a chromosome loses its label (>= 0)
-    margin: np.ndarray
-    runner_up: np.ndarray         # [n] the label it takes then
+    margin: np.ndarray | None     # [n] what the cell's optimum pays more if a chromosome loses its label
+    runner_up: np.ndarray | None  # [n] the label it takes then (both only when asked for: `margins`)
     formula: str                  # of the assignment, e.g. '47,XY,+21'
     hypothesis: str               # sex hypothesis the assignment kept: 'XX' or 'XY'
     lfv: dict                     # metric -> [n] nearest LFV
@@ -44,20 +42,21 @@ class CellPrediction:
 
 
 def predict_cell(logits, features, lfvs: dict, beta: float = 40, extra_penalty: float = 4.0,
-                 missing_penalty: float = 4.0, size=None) -> CellPrediction:
+                 missing_penalty: float = 4.0, size=None, margins: bool = False) -> CellPrediction:
     """Every method's labels for the chromosomes of ONE cell.
 
     logits [n, 24] and features [n, D] of the cell; `lfvs` maps each metric to (lfv [24, D], present [24])
     from chromo.matching.label_feature_vectors; beta is LRd's head size (of 46); the penalties are those of
     chromo.karyotype.assign_karyotype; `size` [n, 24] (size_costs, or None) is added to the assignment's
-    cost. DCNN, LFV and LRd (the paper's methods) never see it. The assignment's min-marginals
-    (karyotype.assignment_margins) come with it: how sure the cell's optimum is of each label."""
+    cost. DCNN, LFV and LRd (the paper's methods) never see it. With `margins`, the assignment's
+    min-marginals come with it (karyotype.assignment_margins: how sure the cell's optimum is of each label;
+    about 30 times the assignment's time)."""
     logits, features = np.asarray(logits), np.asarray(features)
     nll = neg_log_softmax(logits)
     cost = nll if size is None else nll + size
-    a = assignment_margins(cost, extra_penalty, missing_penalty)
-    out = CellPrediction(predict_dcnn(logits), nll, cost, np.asarray(a["labels"], int), a["margin"],
-                         a["runner_up"], a["formula"], a["hypothesis"], {}, {}, {}, {})
+    a = (assignment_margins if margins else assign_karyotype)(cost, extra_penalty, missing_penalty)
+    out = CellPrediction(predict_dcnn(logits), nll, np.asarray(a["labels"], int), a.get("margin"),
+                         a.get("runner_up"), a["formula"], a["hypothesis"], {}, {}, {}, {})
     for metric, (lfv, present) in lfvs.items():
         d = lfv_distances(features, lfv, present, metric=metric)      # [n, 24]
         r = label_redistribution(d, beta)                              # its first round is LFV

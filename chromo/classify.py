@@ -26,7 +26,7 @@ from chromo.data.loader import NATIVE_QUERY
 from chromo.data.manifest import DataError
 from chromo.inference import predict
 from chromo.matching import label_feature_vectors
-from chromo.review import calibrate, calibration_for, review_queue
+from chromo.review import calibrate, calibration_for, expected_errors, review_queue
 from chromo.run import CheckpointError, Run
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".bmp", ".png", ".jpg", ".jpeg"}
@@ -197,20 +197,19 @@ class Classifier:
         size = size_costs({"areas": areas, "cells": np.zeros(len(files),
                                                              int)},   # shrunk: size not comparable
                           self.size_prior, str(self.run.path))
-        c = predict_cell(logits, features, {metric: self.lfv}, self.cfg.matching.beta,
-                         self.cfg.matching.extra_penalty,
-                         # the evaluation's path (chromo.cell)
-                         self.cfg.matching.missing_penalty, size)
+        m = self.cfg.matching                          # the evaluation's path (chromo.cell), with the margins
+        c = predict_cell(logits, features, {metric: self.lfv}, m.beta, m.extra_penalty, m.missing_penalty,
+                         size, margins=True)
         confidence = calibrate(c.margin, self.calibration)
-        queue = review_queue(c.margin)[:self.cfg.matching.review_k]     # least sure first (by margin)
-        checked = np.isin(np.arange(len(files)), queue)
+        order = np.empty(len(files), int)
+        order[review_queue(c.margin)] = np.arange(1, len(files) + 1)    # 1: the least sure (by margin)
         truth = [_true_label(Path(f)) for f in files]
-        df = self.table(files, c, confidence, checked, truth, converted)
+        df = self.table(files, c, confidence, order, truth, converted)
         report = {"formula": c.formula, "hypothesis": c.hypothesis, "chromosomes": len(files),
                   "counts": {class_name(k): v for k, v in karyotype.counts(c.assign).items()},
                   "confidence": self.cell_confidence(confidence),
-                  "flags": self.flags(files, c, confidence, checked, crops, converted, inverted),
-                  "to_check": [str(files[i]) for i in queue],
+                  "flags": self.flags(files, c, df["to_check"].to_numpy(), crops, converted, inverted),
+                  "to_check": df.sort_values("check_order")["file"][df["to_check"]].tolist(),
                   "run": str(self.run), "model": self.model, "trained_on": self.dataset}
         shrunk = [str(f) for f, cr in zip(files, crops) if max(cr.shape) > self.max_side()]
         report.update({k: v for k, v in (("converted", converted), ("shrunk_files", shrunk),
@@ -220,14 +219,15 @@ class Classifier:
             report["accuracy"] = float(np.mean(np.array(truth) == c.assign))
         return df, report, crops
 
-    def table(self, files, c, confidence, checked, truth, converted) -> pd.DataFrame:
-        """assignments.csv: one row per image, in file order."""
+    def table(self, files, c, confidence, order, truth, converted) -> pd.DataFrame:
+        """assignments.csv: one row per image, in file order; check_order 1 is the first to check."""
         probs, metric = c.probs, self.cfg.matching.distance
         top = np.argsort(-probs, 1)[:, :3]
         return pd.DataFrame({
             "file": [str(f) for f in files], "predicted": [class_name(k) for k in c.assign],
             "confidence": np.round(confidence, 4), "runner_up": [class_name(k) for k in c.runner_up],
-            "margin": np.round(c.margin, 4), "to_check": checked,
+            "margin": np.round(c.margin, 4), "check_order": order,
+            "to_check": order <= self.cfg.matching.review_k,
             **{f"top{j + 1}": [class_name(k + 1) for k in top[:, j]] for j in range(3)},
             **{f"p{j + 1}": np.round(probs[np.arange(len(probs)), top[:, j]], 4) for j in range(3)},
             "lfv_label": [class_name(k) for k in c.lfv[metric]],
@@ -238,21 +238,21 @@ class Classifier:
             "converted_from": [{cv["file"]: cv["from"] for cv in converted}.get(str(f), "") for f in files]})
 
     def cell_confidence(self, confidence) -> dict:
-        """The cell's expected number of wrong labels (the sum of 1 - p), the probability that every label is
-        right (the product of p, as if independent), and whether to set the cell aside."""
-        expected = float(np.sum(1 - confidence))
+        """The cell's expected number of wrong labels (review.expected_errors), the probability that every
+        label is right (the product of p, as if independent), and whether to set the cell aside."""
+        expected = expected_errors(confidence)
         return {"expected_errors": round(expected, 3), "all_right": round(float(np.prod(confidence)), 4),
                 "set_aside": expected >= self.cfg.matching.set_aside}
 
-    def flags(self, files, c, confidence, checked, crops, converted, inverted) -> list[str]:
+    def flags(self, files, c, checked, crops, converted, inverted) -> list[str]:
         """What a reader of karyotype.json should check by eye."""
         flags = []
         if len(files) != CELL_SIZE:
             flags.append(f"abnormal count: {len(files)} chromosomes")
         if not karyotype.is_normal(c.formula):
             flags.append(f"abnormal karyotype: {c.formula}")
-        expected = float(np.sum(1 - confidence))
-        if expected >= self.cfg.matching.set_aside:
+        confidence = calibrate(c.margin, self.calibration)
+        if (expected := expected_errors(confidence)) >= self.cfg.matching.set_aside:
             flags.append(f"set this cell aside: about {expected:.1f} wrong labels expected")
         if checked.any():
             flags.append(f"check {int(checked.sum())} chromosome(s) first (review.csv, outlined on the "
@@ -305,7 +305,7 @@ def _render(folder: Path, r: CellResult) -> None:
     from chromo.karyogram import karyogram
 
     r.table.to_csv(folder / "assignments.csv", index=False)
-    queue = r.table.iloc[review_queue(r.table["margin"].to_numpy())]       # the order a person should check
+    queue = r.table.sort_values("check_order")                              # the order a person should check
     queue.rename(columns={"predicted": "label"})[["file", "label", "confidence", "runner_up",
                                                   "margin"]].to_csv(
         folder / "review.csv", index=False)

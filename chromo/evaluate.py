@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from chromo import CLASSES, class_name, device, karyotype
-from chromo.cell import assign_cells, by_cell, predict_cell, size_costs
+from chromo.cell import assign_cells, assignment_cost, by_cell, predict_cell, size_costs
 from chromo.data.loader import NATIVE_QUERY
 from chromo.matching import (label_feature_vectors, label_redistribution, lfv_distances, neg_log_softmax,
                              predict_dcnn, predict_fvm)
@@ -100,9 +100,7 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
     """`predictions` on feature dicts (features, logits, labels, cells, paths, areas): `val` makes the LFVs
     and the FVM gallery, `feats` maps each query style to its test features; `native` is the data set's own
     style; `size_prior` (Run.size_prior) adds its cost to the assignment. Each cell goes through
-    chromo.cell.predict_cell, as in `chromo classify`. The assignment's rows carry each label's margin and
-    runner-up (karyotype.assignment_margins); DCNN's and the assignment's, the softmax probability of the
-    label (`p_softmax`)."""
+    chromo.cell.predict_cell, as in `chromo classify`."""
     lfv = label_feature_vectors(val["features"], val["labels"], gamma)      # eq. 4, the same for every metric
     out = []
     for q in feats:
@@ -110,8 +108,7 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
         size = size_costs(t, size_prior, f"{where} ({q} features)")
         base = pd.DataFrame({"cell": t["cells"], "label": t["labels"], "path": t["paths"], "query": q})
         n = len(base)
-        dcnn, assigned, margin, runner = np.zeros(n, int), np.zeros(n, int), np.zeros(n), np.zeros(n, int)
-        p_top, p_assigned = np.zeros(n), np.zeros(n)
+        dcnn, assigned = np.zeros(n, int), np.zeros(n, int)
         first = {metric: np.zeros(n, int) for metric in metrics}
         dmin = {metric: np.zeros(n) for metric in metrics}
         second = {metric: np.zeros(n, int) for metric in metrics}
@@ -119,9 +116,7 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
         for _, idx in by_cell(t["cells"]):
             c = predict_cell(t["logits"][idx], t["features"][idx], {metric: lfv for metric in metrics}, beta,
                              extra_penalty, missing_penalty, None if size is None else size[idx])
-            dcnn[idx], assigned[idx], margin[idx], runner[idx] = c.dcnn, c.assign, c.margin, c.runner_up
-            p_top[idx] = c.probs.max(1)
-            p_assigned[idx] = c.probs[np.arange(len(idx)), c.assign - 1]
+            dcnn[idx], assigned[idx] = c.dcnn, c.assign
             for metric in metrics:
                 first[metric][idx], dmin[metric][idx] = c.lfv[metric], c.min_distance[metric]
                 second[metric][idx], head[metric][idx] = c.lrd[metric], c.head[metric]
@@ -129,8 +124,8 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
         def add(method, pred, distance=None, **extra):
             out.append(base.assign(method=method, distance=distance, pred=np.asarray(pred, int), **extra))
 
-        add("dcnn", dcnn, p_softmax=p_top)
-        add("assign", assigned, margin=margin, runner_up=runner, p_softmax=p_assigned)
+        add("dcnn", dcnn)
+        add("assign", assigned)
         for metric in metrics:
             add("lfv", first[metric], metric, min_distance=dmin[metric])
             add("lfv+lrd", second[metric], metric, first=first[metric], head=head[metric],
@@ -143,16 +138,6 @@ def predictions_from(val: dict, feats: dict, native: str, gamma: float = 1.0, be
                                        ki["cells"])[0]
             add("fvm", fvm_pred, metric)
     return pd.concat(out, ignore_index=True)
-
-
-def review_table(pred: pd.DataFrame, calibration: dict, query: str) -> pd.DataFrame:
-    """The assignment's rows of a prediction table for one query style, with each label's probability of
-    being right (`confidence`: its margin through a review.fit_calibration model fitted on validation cells)
-    and whether it is right."""
-    from chromo.review import calibrate
-
-    a = select(pred, "assign", query).reset_index(drop=True)
-    return a.assign(confidence=calibrate(a["margin"], calibration), right=a["pred"] == a["label"])
 
 
 def records(pred: pd.DataFrame, dataset: str, model: str) -> list[dict]:
@@ -283,8 +268,7 @@ def penalty_sweep(run: Path, penalties=PENALTIES, split: str = "val") -> pd.Data
     Columns extra_penalty, missing_penalty, accuracy, formula_accuracy."""
     run = Run(run)
     f = run.features(split, NATIVE_QUERY[run.settings()[1]])
-    size = size_costs(f, run.size_prior(), str(run.path))
-    cost = neg_log_softmax(f["logits"]) + (0 if size is None else size)
+    cost = assignment_cost(f, run.size_prior(), str(run.path))
     rows = []
     for extra in penalties:
         for missing in penalties:

@@ -33,8 +33,9 @@ class CenterLoss(nn.Module):
         diff = self.centers[y] - feats                                 # c_{y_i} - x_i, [B, D]
         delta = torch.zeros_like(self.centers).index_add_(0, y, diff)  # sum over i with y_i = j
         count = torch.bincount(y, minlength=self.centers.shape[0]).float().unsqueeze(1)
-        distributed.all_reduce_sum(delta)      # with several processes: sums over the global batch, so every
-        # process applies the same update and the centres stay identical
+        # with several processes: sums over the global batch, so every process applies the same update and
+        # the centres stay identical
+        distributed.all_reduce_sum(delta)
         distributed.all_reduce_sum(count)
         self.centers -= self.rate * delta / (1 + count)
 

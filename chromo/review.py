@@ -44,9 +44,14 @@ def _check(confidence, pred, labels, cells) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _by_cell(cells) -> list[np.ndarray]:
-    """The indices of each cell's chromosomes, cells in order of first appearance."""
-    codes, _ = pd.factorize(np.asarray(cells))
-    return [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    """The indices of each cell's chromosomes, cells in order of first appearance (cell.by_cell)."""
+    return [idx for _, idx in by_cell(cells)]
+
+
+def expected_errors(probability) -> float:
+    """A cell's expected number of wrong labels: the sum of 1 - p over its chromosomes (p: each label's
+    calibrated probability of being right)."""
+    return float(np.sum(1 - np.asarray(probability, float)))
 
 
 def _scores(right, cells) -> dict:
@@ -74,9 +79,14 @@ def margins(f: dict, size_prior: dict | None = None, extra_penalty: float = 4.0,
 
 def calibration_for(val: dict, size_prior: dict | None = None, extra_penalty: float = 4.0,
                     missing_penalty: float = 4.0) -> dict:
-    """fit_calibration of the assignment's margins on a run's validation features (one query style)."""
+    """fit_calibration of the assignment's margins on a run's validation features (one query style). A
+    validation split without a wrong label (or without a right one) gets one pseudo-chromosome of the other
+    kind at the least sure margin (0), so the fit exists and stays short of certainty."""
     m = margins(val, size_prior, extra_penalty, missing_penalty)
-    return fit_calibration(m["margin"], m["pred"] == m["label"])
+    score, right = m["margin"].to_numpy(), (m["pred"] == m["label"]).to_numpy()
+    if right.all() or not right.any():
+        score, right = np.append(score, 0.0), np.append(right, not right[0])
+    return fit_calibration(score, right)
 
 
 # --- calibration ---------------------------------------------------------------------------------------
@@ -259,7 +269,7 @@ def rejection_curve(probability, pred, labels, cells,
     if not ((probability >= 0) & (probability <= 1)).all():
         raise ValueError("probabilities must be in [0, 1]: calibrate the score first")
     codes, _ = pd.factorize(cells)
-    expected = np.bincount(codes, weights=1 - probability)              # [cells]
+    expected = np.array([expected_errors(probability[codes == c]) for c in range(codes.max() + 1)])
     order = np.argsort(-expected, kind="stable")                      # worst first
     rows = []
     for f in fractions:

@@ -110,7 +110,7 @@ def _fit(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress, sto
 
 
 @dataclass
-class _Session:
+class _Trainer:
     """Everything one training run carries from epoch to epoch."""
     cfg: object
     run: Run
@@ -132,7 +132,7 @@ class _Session:
                                                  "log": []})
 
 
-def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -> _Session:
+def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -> _Trainer:
     """Data, initial weights (init_weights, or the init_from source's best weights and class centres),
     optimiser; then either the state of last.pt (resume) or a new run's config and provenance."""
     world = distributed.world()
@@ -166,7 +166,7 @@ def _setup(cfg, dataset, run: Run, epochs, mc, net, center, src_run, progress) -
                           nesterov=True)
     steps = math.ceil(len(tr) / cfg.training.batch_size)
     total = max(1, round(epochs * steps))
-    s = _Session(cfg, run, world, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net,
+    s = _Trainer(cfg, run, world, f"{dataset}/{mc.name}", cfg.run_digest(dataset, mc.name), epochs, mc, net,
                  center,
                  # a short budget: half warm-up
                  opt, data, tr, va, steps, total, min(steps, 200, total // 2))
@@ -192,7 +192,7 @@ def _module(net) -> torch.nn.Module:
     return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
 
 
-def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, int, float]:
+def _epoch(s: _Trainer, epoch: int, progress: bool) -> tuple[np.ndarray, int, int, float]:
     """One pass over the training split in a seeded order (the same in every process; each takes its share
     of every global batch). Returns (image-weighted sums of the total, softmax and center losses, images
     seen, correct top-1; all summed over the processes), and the start time."""
@@ -238,7 +238,7 @@ def _epoch(s: _Session, epoch: int, progress: bool) -> tuple[np.ndarray, int, in
     return total[:3].numpy(), int(total[3]), int(total[4]), t0
 
 
-def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: float) -> dict:
+def _end_of_epoch(s: _Trainer, epoch: int, sums, n_seen: int, correct: int, t0: float) -> dict:
     """Validation accuracy (softmax argmax; each process scores its share, the counts are summed); best.pt
     when it improves, last.pt and log.csv always (rank 0). Every process must hold the same weights and
     class centres here (checked)."""
@@ -282,7 +282,7 @@ def _end_of_epoch(s: _Session, epoch: int, sums, n_seen: int, correct: int, t0: 
     return row
 
 
-def _finish(s: _Session) -> Run:
+def _finish(s: _Trainer) -> Run:
     """done.json, only beside a best.pt of this run (rank 0; the others wait for it)."""
     st = s.state
     if not s.world.main:

@@ -229,13 +229,13 @@ def test_baseline_rows_say_why_they_are_not_tested(runs):
     assert rows[1]["note"] == "Vgg16 is not trained in the smoke profile"
 
 
-def test_baseline_rows_compare_the_equal_budget_eresnet_on_the_validation_cells(runs):
+def test_baseline_rows_compare_the_equal_budget_eresnet_on_the_test_cells(runs):
     cfg, pki3 = runs
     rows = claims.baseline_rows(cfg, Run(pki3 / "eresnet-u1c0"))      # the same network: no difference
     alexnet = rows[0]
     assert alexnet["difference"] == 0.0 and alexnet["verdict"] == "cannot tell"
-    assert alexnet["data"] == "pki3, KI, DCNN, validation cells, equal budget"
-    assert alexnet["cells"] == len(np.unique(Run(pki3 / "alexnet").features("val", "ki")["cells"]))
+    assert alexnet["data"] == "pki3, KI, DCNN, test cells, equal budget"
+    assert alexnet["cells"] == len(np.unique(Run(pki3 / "alexnet").features("test", "ki")["cells"]))
 
 
 def test_equal_budget_table_reads_the_experiment_row_where_the_run_is_absent(runs):

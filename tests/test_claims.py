@@ -26,11 +26,11 @@ def test_claims_table_on_the_fixture_pairs_the_same_cells():
     assert len(beta_rows) == 2 and beta_rows["compared"].str.contains("best on validation").all()
 
 
-def test_baselines_are_judged_against_the_eresnet_at_their_budget_on_the_validation_cells(tmp_path):
+def test_baselines_are_judged_against_the_eresnet_at_their_budget_on_the_test_cells(tmp_path):
     """A baseline (here a copy of the fixture's pki3 run named alexnet) is compared with the EResNet trained
-    on the baselines' budget (here another copy, its validation logits made all right or all wrong), DCNN per
-    cell on the validation cells; without that EResNet, or for a baseline the profile does not train, the
-    row stays, untested, and says why."""
+    on the baselines' budget (here another copy, its test logits made all right or all wrong), DCNN per
+    cell on the test cells (the baselines' learning rates were chosen on the validation cells); without that
+    EResNet, or for a baseline the profile does not train, the row stays, untested, and says why."""
     import shutil
 
     import numpy as np
@@ -46,7 +46,7 @@ def test_baselines_are_judged_against_the_eresnet_at_their_budget_on_the_validat
     shutil.copytree(pki3 / "eresnet-u1c0", equal)
     cfg = config.load("tests/regression/regress.yaml", runs_dir=str(tmp_path / "runs"),
                       models={"pki3": ["eresnet-u1c0", "alexnet"], "bioimlab": ["eresnet-u1c0"]})
-    f = Run(pki3 / "alexnet").features("val", "ki")
+    f = Run(pki3 / "alexnet").features("test", "ki")
     base = mean_cell_accuracy(f["logits"].argmax(1) + 1, f["labels"], f["cells"])
     assert 0 < base < 1
 
@@ -54,9 +54,9 @@ def test_baselines_are_judged_against_the_eresnet_at_their_budget_on_the_validat
         return pd.DataFrame(claims.baseline_rows(cfg, equal_budget)).set_index("compared")
 
     def logits(right: bool) -> Run:
-        z = dict(np.load(pki3 / "eresnet-u1c0" / "features_val_ki.npz"))
+        z = dict(np.load(pki3 / "eresnet-u1c0" / "features_test_ki.npz"))
         z["logits"] = 10.0 * np.eye(24)[z["labels"] - 1 if right else z["labels"] % 24]   # right / wrong
-        np.savez(equal / "features_val_ki.npz", **z)
+        np.savez(equal / "features_test_ki.npz", **z)
         return Run(equal)
 
     untested = rows(None)
@@ -69,7 +69,7 @@ def test_baselines_are_judged_against_the_eresnet_at_their_budget_on_the_validat
     assert same["verdict"] == "cannot tell" and same["note"] == "alexnet: 2 epochs; the EResNet: 2 epochs"
     better = rows(logits(right=True)).loc["EResNet vs AlexNet"]
     assert better["ours (better)"] == 1.0 and better["difference"] == pytest.approx(1 - base)
-    assert better["verdict"] == "holds" and better["data"].endswith("validation cells, equal budget")
+    assert better["verdict"] == "holds" and better["data"].endswith("test cells, equal budget")
     worse = rows(logits(right=False)).loc["EResNet vs AlexNet"]
     assert worse["ours (better)"] == 0.0 and worse["verdict"] == "does not hold"
     assert rows(logits(right=True)).loc["EResNet vs Vgg16", "verdict"] == claims.NOT_TESTED

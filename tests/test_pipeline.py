@@ -48,7 +48,8 @@ def test_toc_is_the_book_in_chapter_order_with_every_notebook(tmp_path):
                                   "notebooks/04_hausdorff_cosine_vs_euclid",
                                   "notebooks/05_label_redistribution", "notebooks/06_failure_gallery",
                                   "notebooks/07_model_comparison", "notebooks/13_extended_block"]),
-        ("Beyond the paper", ["notebooks/08_karyotype", "notebooks/09_classify_a_cell", "notebooks/14_review"]),
+        ("Beyond the paper", ["notebooks/08_karyotype", "notebooks/09_classify_a_cell",
+                              "notebooks/14_review"]),
         ("Paper and run record", ["notebooks/12_claims", "notebooks/10_paper_vs_ours"]),
         ("About", ["notebooks/15_reproducibility", "references"]),
     ]
@@ -316,6 +317,6 @@ def test_present_folds_code_and_states_the_parameters_once(tmp_path):
     # the one line, after the injected cell
     line = cells[3].source
     assert "`config = 'configs/cpu.yaml'`" in line
-    assert "`beta = 30`" in line and "`distance = 'cosine'`" in line
+    assert "`beta = 30`" in line and "`distance = None` (the profile's 'cosine')" in line
     assert tags[4] == ["hide-input"] and tags[5] == ["remove-input"]       # code folded; explicit tags kept
     assert sum("Parameters of this execution" in c.source for c in cells) == 1

@@ -30,8 +30,10 @@ def _commits() -> dict[str, str]:
         found = set(re.findall(r"git commit: ([0-9a-f]+(?:\+dirty)?|unknown)", text))
         assert len(found) == 1, f"{nb.name}: expected one colophon commit, found {sorted(found) or 'none'}"
         out[nb.name] = found.pop()
+    committed = set(_git("ls-files", "book/results").stdout.split())  # an ignored smoke build is not the book
     for m in sorted((ROOT / "book" / "results").glob("*/metrics.json")):
-        out[str(m.relative_to(ROOT))] = json.loads(m.read_text())["git_commit"]
+        if str(m.relative_to(ROOT)) in committed:
+            out[str(m.relative_to(ROOT))] = json.loads(m.read_text())["git_commit"]
     return out
 
 

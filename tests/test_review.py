@@ -285,3 +285,17 @@ def test_bad_input():
         review.fit_calibration([1, 2, 3], [1, 1, 1])
     with pytest.raises(ValueError, match="method"):
         review.fit_calibration([1, 2], [1, 0], method="platt")
+
+
+def test_a_validation_split_without_errors_still_calibrates():
+    """A run whose validation assignment is perfect: one pseudo-error at margin 0 keeps the fit possible."""
+    from chromo import karyotype
+    from chromo.review import calibrate, calibration_for
+
+    labels = np.array(karyotype.normal_labels("XY"))
+    logits = np.full((46, 24), -5.0)
+    logits[np.arange(46), labels - 1] = 5.0
+    val = {"logits": logits, "labels": labels, "cells": np.zeros(46, int)}
+    model = calibration_for(val)
+    p = calibrate(np.array([0.0, 50.0]), model)
+    assert 0 < p[0] <= p[1] < 1

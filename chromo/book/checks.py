@@ -82,9 +82,9 @@ def queue_summary(t: pd.DataFrame, cost, k: int = 2, target: float = 0.999,
 
 
 def set_aside(t: pd.DataFrame, threshold: float) -> dict:
-    """The cells whose expected number of wrong labels (the sum of 1 - confidence) reaches `threshold`: the
+    """The cells whose expected number of wrong labels (review.expected_errors) reaches `threshold`: the
     share set aside and the accuracy of the cells kept (`chromo classify` says so of such a cell)."""
-    expected = (1 - t["confidence"]).groupby(t["cell"]).sum()
+    expected = t.groupby("cell", sort=False)["confidence"].agg(review.expected_errors)
     kept = t[t["cell"].map(expected < threshold)]
     return {"threshold": threshold, "set_aside": float((expected >= threshold).mean()),
             "accuracy_kept": float((kept["pred"] == kept["label"]).mean()) if len(kept) else float("nan"),

@@ -5,12 +5,10 @@ A verdict reads the interval of the difference "claimed better minus claimed wor
 holds here; below zero, it does not; across zero, we cannot tell with these cells; a claim the profile's runs
 cannot test keeps its row, verdict NOT_TESTED and the reason as its note. Every interval is over the cells
 of ONE trained model per method: it does not include the seed-to-seed spread of training, which chapter 12
-states beside it for scale (recognition.yardstick). The baselines are compared with the EResNet trained on
-the same budget, on the validation cells (their test-cell numbers compare unequal budgets). The paper's own
-evidence for each claim is quoted from chromo.book.paper.
-
-Also chapter 07's tables of the equal budget (equal_budget_table, lr_table, training_cost) and chapter 12's
-claims as shown and read (shown, evidence_table, summary, favours, verdict_counts, reading).
+states beside it for scale (recognition.yardstick). The baselines are compared on the test cells with the
+EResNet trained on their budget (chromo.lab.baselines; each baseline's learning rate chosen on the validation
+cells). The paper's own evidence for each claim is quoted from chromo.book.paper. Also chapter 12's claims as
+shown and read (shown, evidence_table, summary, favours, verdict_counts, reading).
 """
 from __future__ import annotations
 
@@ -155,18 +153,19 @@ def _untested(key: str, evidence: str, data: str, compared: str, why: str, group
             "group": group}
 
 
-def _dcnn_val(run: Run) -> pd.Series:
-    f = run.features("val", "ki")
+def _dcnn_test(run: Run) -> pd.Series:
+    f = run.features("test", "ki")
     return per_cell_accuracy(f["logits"].argmax(1) + 1, f["labels"], f["cells"])
 
 
 def baseline_rows(cfg, equal_budget: Run | None) -> list[dict]:
     """The EResNet against each of the paper's baselines at one training budget (the baselines' epochs are
-    set to about the same minutes each; `equal_budget` is the EResNet trained on that budget), on the
-    validation cells: DCNN on KI. The paper's Table 1 beside it. A baseline the profile does not train, or
-    an EResNet at that budget without validation features, gives a row that says so (NOT_TESTED)."""
-    t1, rows, data = paper.table1(), [], "pki3, KI, DCNN, validation cells, equal budget"
-    eb = equal_budget is not None and equal_budget.has_features("val", "ki")
+    set to about the same minutes each; `equal_budget` is the EResNet trained on that budget), on the test
+    cells (each baseline's learning rate was chosen on the validation cells): DCNN on KI. The paper's Table 1
+    beside it. A baseline the profile does not train, or an EResNet at that budget without test features,
+    gives a row that says so (NOT_TESTED)."""
+    t1, rows, data = paper.table1(), [], "pki3, KI, DCNN, test cells, equal budget"
+    eb = equal_budget is not None and equal_budget.has_features("test", "ki")
     ev = "Table 1, " + "; ".join(f"{c}: EResNet {paper.pct(t1.loc['EResNet', c])} vs " + ", ".join(
         f"{name} {paper.pct(t1.loc[name, c])}" for name in BASELINE_NAME.values())
         for c in ("DCNN+KI", "LFV+MI"))
@@ -174,12 +173,13 @@ def baseline_rows(cfg, equal_budget: Run | None) -> list[dict]:
         run = Run(cfg.run_dir("pki3", model))
         why = (f"{name} is not trained in the {cfg.profile} profile"
                if model not in cfg.training.models.get("pki3", []) else
-               "the EResNet at the baselines' budget (chapter 07) is not trained on this machine" if not eb else
-               f"{name}'s run has no validation features" if not run.has_features("val", "ki") else "")
+               "the EResNet at the baselines' budget (chapter 07) is not trained on this machine" if not eb
+               else
+               f"{name}'s run has no test features" if not run.has_features("test", "ki") else "")
         if why:
             rows.append(_untested("baseline", ev, data, f"EResNet vs {name}", why, "baseline"))
             continue
-        rows.append(_row("baseline", ev, data, "EResNet", name, _dcnn_val(run), _dcnn_val(equal_budget),
+        rows.append(_row("baseline", ev, data, "EResNet", name, _dcnn_test(run), _dcnn_test(equal_budget),
                          group="baseline",
                          note=f"{model}: {cfg.epochs_for(model, 'pki3')} epochs; the EResNet: "
                               f"{equal_budget.settings()[0].epochs_for(PAPER_MODEL, 'pki3')} epochs"))

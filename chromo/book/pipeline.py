@@ -101,12 +101,19 @@ def _sources_digest() -> str:
     return h.hexdigest()
 
 
-# the chapters that read the experiments table (python -m chromo.lab.experiments writes it, not the main job):
-# a new
-# table re-executes them (and, as with any change, every chapter after them)
+# the chapters that read tables the lab writes, not the main job (python -m chromo.lab.experiments: the
+# experiments table and curves; chromo.lab.context_study --record: the context/ tables): a new table
+# re-executes them (and, as with any change, every chapter after them)
 EXPERIMENT_READERS = ("07_model_comparison", "10_paper_vs_ours", "11_recognition", "12_claims",
                       "15_reproducibility")
 EXPERIMENT_FILES = ("experiments.csv", "curves.csv")
+READS = {**{nb: EXPERIMENT_FILES for nb in EXPERIMENT_READERS}, "14_review": ("context",)}
+
+
+def _result_bytes(path: Path) -> bytes:
+    """A result file's bytes, a folder's files (names and bytes, in order), or b"absent"."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] * path.exists()
+    return b"".join(f"{p.name}:{p.stat().st_size}:".encode() + p.read_bytes() for p in files) or b"absent"
 
 
 def stamp(step: dict, cfg, data_digest: str, src_digest: str) -> str:
@@ -114,11 +121,8 @@ def stamp(step: dict, cfg, data_digest: str, src_digest: str) -> str:
     h = hashlib.sha256(nb.read_bytes())
     h.update((project_root() / "configs" / f"{cfg.profile}.yaml").read_bytes())
     h.update(cfg.digest().encode())                  # the resolved settings: a change of its base counts too
-    if step["nb"] in EXPERIMENT_READERS:
-        for name in EXPERIMENT_FILES:
-            f = cfg.results() / name
-            data = f.read_bytes() if f.exists() else None
-            h.update(f"{name}:{'absent' if data is None else len(data)}:".encode() + (data or b""))
+    for name in READS.get(step["nb"], ()):
+        h.update(name.encode() + _result_bytes(cfg.results() / name))
     h.update(json.dumps(step["params"], sort_keys=True).encode())
     h.update(src_digest.encode())
     h.update(data_digest.encode())
@@ -148,6 +152,15 @@ def _retitle(path: Path, suffix: str) -> None:
     nbformat.write(nb, path)
 
 
+def _shown(name: str, value, used: dict) -> str:
+    """`name = value`; a matching setting left None says the profile's value it resolved to."""
+    text = f"`{name} = {value!r}`"
+    if value is None and name in ("beta", "gamma", "distance") and used.get("config"):
+        matching = config_mod.load(project_root() / used["config"]).matching
+        text += f" (the profile's {getattr(matching, name)!r})"
+    return text
+
+
 def _present(path: Path, step: dict) -> None:
     """How an executed notebook reads in the book: code inputs folded away (Jupyter Book's hide-input, one
     click to show), the notebook's default parameters cell and papermill's injected one removed, and in
@@ -159,7 +172,7 @@ def _present(path: Path, step: dict) -> None:
     nb = nbformat.read(path, as_version=4)
     used = {**notebook_parameters(project_root() / "notebooks" / f"{step['nb']}.ipynb"), **step["params"]}
     line = nbformat.v4.new_markdown_cell(
-        "**Parameters of this execution:** " + ", ".join(f"`{k} = {v!r}`" for k, v in used.items()) +
+        "**Parameters of this execution:** " + ", ".join(_shown(k, v, used) for k, v in used.items()) +
         f" (rerun with others: `chromo run-notebook {step['nb'][:2]} -p NAME VALUE`)")
     line.id = "run-parameters"
     tagged = lambda c, t: t in c.metadata.get("tags", [])  # noqa: E731

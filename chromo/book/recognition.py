@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from chromo import PAPER_MODEL
+from chromo.book.paper import paper_value
 
 # the recipes whose seed spread bounds the profile's numbers, in order of preference (yardstick)
 SPREAD_RECIPES = ("cpu profile", "7 epochs", "not straightened", "64 px canvas")
@@ -152,7 +153,7 @@ def yardstick(exp: pd.DataFrame, query: str | None = None) -> pd.DataFrame:
 
 
 def spread_text(sd: pd.DataFrame, dataset: str, method: str) -> str:
-    """'0.0022 (3 seeds)' from a yardstick() table, naming the recipe unless it is the profile's; '—' if none."""
+    """'0.0022 (3 seeds)' from a yardstick() table, naming the recipe unless the profile's; '—' if none."""
     if (dataset, method) not in sd.index:
         return "—"
     r = sd.loc[(dataset, method)]
@@ -281,12 +282,13 @@ def straight_table(exp: pd.DataFrame) -> pd.DataFrame:
 
 # The recognition targets, each beside the public figure it was set against: (dataset, query, method, target,
 # anchor); targets_table puts the run's test numbers beside them.
+PAPER_MI = f"the paper: LFV + LRd on MI {paper_value(PAPER_MODEL, 'lfv+lrd', 'mi')} (real microscope images)"
 TARGETS = [
     ("pki3", "ki", "dcnn", 0.975, "Varifocal-Net 0.98 per chromosome (G-band, private)"),
     ("pki3", "ki", "assign", 0.990, "KaryoNet 0.9958 per-cell assignment (G-band, private)"),
     ("pki3", "ki", "formula", 0.97, "(ours: exact karyotype formula)"),
-    ("pki3", "mi", "dcnn", 0.92, "the paper: LFV + LRd on MI 0.9472 (real microscope images)"),
-    ("pki3", "mi", "assign", 0.97, "the paper: LFV + LRd on MI 0.9472 (real microscope images)"),
+    ("pki3", "mi", "dcnn", 0.92, PAPER_MI),
+    ("pki3", "mi", "assign", 0.97, PAPER_MI),
     ("bioimlab", "mi", "dcnn", 0.93, "Poletti 2012: 0.94 with class reassignment"),
     ("bioimlab", "mi", "assign", 0.975, "Al-Kharraz 2021: 0.9701 (ensemble of three CNNs)"),
 ]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from chromo import PAPER_MODEL
 from chromo import config as config_mod
+from chromo.book import paper
 from chromo.book.recognition import DASH, cv_show, cv_size_table, cv_table, seed_spread, text
 from chromo.data.canvas import canvas_text
 from chromo.io import rel
@@ -27,7 +28,8 @@ MEASURES = {"val_ki_dcnn": "KI DCNN", "val_ki_assign": "KI assignment", "val_mi_
 # the recipe with the profile's choice, the same recipe without it); the rows of choice_table
 BOTH = ("pki3", "bioimlab")
 CHOICES = (
-    ("orientation", ("bioimlab",), "64 px canvas, from scratch, no optics augmentation",
+    ("orientation (with vertical flips and flip averaging)", ("bioimlab",),
+     "64 px canvas, from scratch, no optics augmentation",
      "64 px canvas, from scratch, no orientation, no optics augmentation"),
     ("vertical flips in training", ("pki3",), "64 px canvas, no optics augmentation",
      "64 px canvas, no optics augmentation, no vertical flips"),
@@ -38,7 +40,7 @@ CHOICES = (
     ("optics augmentation, in the profile", ("pki3",), "cpu profile", "cpu profile, no optics augmentation"),
     ("optics blur not scaled with the canvas", BOTH, "7 epochs",
      "7 epochs, optics blur scaled with the canvas"),
-    ("tall canvas", BOTH, "not straightened", "64 px canvas"),
+    ("tall canvas (7 epochs against the square's 8)", BOTH, "not straightened", "64 px canvas"),
     ("straightening", BOTH, "7 epochs", "not straightened"),
     ("the profile's epochs", ("pki3",), "cpu profile", "7 epochs"),
     ("the profile's epochs, not the baselines' budget", ("pki3",), "cpu profile",
@@ -290,7 +292,7 @@ def deviations(cfg, paper_data: str) -> pd.DataFrame:
         ("AlexNet and VGG16 layers", "torchvision's layouts",
          _on(t.adapt_baselines, "BatchNorm after every convolution, AlexNet's stem at stride 2", "the same"),
          "trained from scratch on a small canvas, the plain layouts stayed at chance level"),
-        ("center-loss weight", f"alpha = {t.alpha:g} from the first step",
+        ("center-loss weight", f"alpha = {paper.METHOD['alpha']:g} from the first step",
          f"alpha ramps from 0 to {t.alpha:g} over {t.alpha_warmup_epochs:g} epochs"
          if t.alpha_warmup_epochs else f"alpha = {t.alpha:g} from the first step",
          "the constant weight from the first step slowed early learning in a probe"),
@@ -312,7 +314,8 @@ def deviations(cfg, paper_data: str) -> pd.DataFrame:
          "nothing is downloaded; transfer measured above"),
         ("arithmetic, batch", "not stated", _on(t.bf16, "bf16 autocast", "float32")
          + _on(t.channels_last, ", channels-last", "") + f", batch {t.batch_size}", "CPU throughput"),
-        ("beta, checkpoints", "chosen on the test images", f"beta = {m.beta:g} taken from the paper; the "
+        ("beta, checkpoints", "chosen on the test images",
+         f"beta = {m.beta:g} (the paper's {paper.METHOD['beta']}); the "
          "checkpoint of best validation accuracy", "the test split is used once, for the reported numbers"),
         ("Extended Block variants", "trained end to end",
          _on(any(x.startswith("eresnet") and x != PAPER_MODEL for x in every), "trained end to end",

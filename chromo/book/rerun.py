@@ -120,7 +120,7 @@ def notebook_parameters(path: Path) -> dict:
 
 
 # known domains of the notebooks' parameters (name -> type for None defaults, and a check)
-NONE_DEFAULT_TYPES = {"seed": int, "cell": str, "run_dir": str}
+NONE_DEFAULT_TYPES = {"seed": int, "cell": str, "run_dir": str, "beta": int, "gamma": float, "distance": str}
 PAPER_GAMMA = (1.0, 1.5)                 # the paper's range for gamma (Fig. 5)
 
 
@@ -165,7 +165,7 @@ def convert(name: str, raw: str, default):
         return [float(x) for x in v]
     if default is None:
         t = NONE_DEFAULT_TYPES.get(name, str)
-        return _to_int(name, raw) if t is int else raw
+        return _to_int(name, raw) if t is int else _to_float(name, raw) if t is float else raw
     return raw
 
 

@@ -69,8 +69,7 @@ def rotate_batch(x: torch.Tensor, max_deg: float, gen: torch.Generator, share=No
 # optics_batch's ranges: wider than simulate_mi's on a 64 px square (blur 0.4-1.0, down-sampling 0.55-0.85,
 # noise sd 6), so training covers the simulated MI's optics without being fitted to its exact ranges. The blur
 # is in canvas pixels: on the tall 96 x 48 canvas the simulation's blur scales to 0.6-1.5 px, partly beyond
-# it,
-# unless the profile scales it the same way (optics_blur_scaled: blur_scale = max(H, W) / 64, 0.3-1.8 px
+# it, unless the profile scales it the same way (optics_blur_scaled: blur_scale = max(H, W) / 64, 0.3-1.8 px
 # there)
 OPTICS_BLUR = (0.2, 1.2)        # Gaussian sigma, pixels
 OPTICS_DOWN = (0.5, 1.0)        # down-sampling factor (1: none)

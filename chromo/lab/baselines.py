@@ -15,14 +15,15 @@ EQUAL_BUDGET = "pki3-equal-budget"      # the experiment: the EResNet trained on
 
 
 def equal_budget_run(progress: bool = False) -> Run | None:
-    """The EResNet trained on the baselines' budget (the experiment EQUAL_BUDGET) with its validation features
-    (extracted once if the run exists without them), or None where it is not trained on this machine."""
+    """The EResNet trained on the baselines' budget (the experiment EQUAL_BUDGET) with its validation and test
+    features (extracted once if the run exists without them), or None where it is not trained here."""
     e = load(EQUAL_BUDGET)
     run = Run.of(e.cfg, e.dataset, e.model)
     if not run.is_finished():
         return None
-    if not run.has_features("val", "ki"):
-        extract_features(run, "val", progress)
+    for split in ("val", "test"):
+        if not run.has_features(split, "ki"):
+            extract_features(run, split, progress, queries=("ki",))
     return run
 
 

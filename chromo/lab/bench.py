@@ -1,12 +1,11 @@
-"""Benchmarks that print figures (not timed tests).
+"""Benchmarks that print figures (not timed tests). python -m chromo.lab.bench ...
 
-    python -m chromo.lab.bench data [--config cpu]        cache build time (without and with orientation),
-    loader throughput python -m chromo.lab.bench train [--config cpu]       EResNet training images/s and
-    share of measured peak python -m chromo.lab.bench train --world-size 2       data-parallel training
-    images/s, 2 processes against 1 python -m chromo.lab.bench matching [--json]          ms per 46-chromosome
-    cell and the beta-sweep time python -m chromo.lab.bench classify [--config cpu]    seconds per cell of
-    `chromo classify`, model loaded python -m chromo.lab.bench inference [--config cpu]   images/s of
-    inference (predict), weights channels-last or not
+    data [--config cpu]        cache build time (without and with orientation), loader throughput
+    train [--config cpu]       EResNet training images/s and share of measured peak
+    train --world-size 2       data-parallel training images/s, 2 processes against 1
+    matching [--json]          ms per 46-chromosome cell and the beta-sweep time
+    classify [--config cpu]    seconds per cell of `chromo classify`, model loaded
+    inference [--config cpu]   images/s of inference (predict), weights channels-last or not
 """
 from __future__ import annotations
 
@@ -220,7 +219,7 @@ def bench_classify(cfg, dataset: str = "pki3", model: str = PAPER_MODEL, cells: 
 def bench_inference(cfg, dataset: str = "pki3", model: str = PAPER_MODEL, n: int = 1024) -> dict:
     """Images/s of `inference.predict` on n validation images of the profile's trained run (flip averaging
     as the profile sets it), images and weights in the default memory format (channels_last off) and both in
-    channels-last (on; predict converts the weights since 2026-11-29, before which only the images were)."""
+    channels-last (on; predict converts the weights too)."""
     from chromo.data.loader import prepare
     from chromo.inference import predict
     from chromo.run import Run

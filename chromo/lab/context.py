@@ -14,9 +14,10 @@ delta's last layer zero at initialisation, so an untrained layer is the identity
     "linear"     features and relative size, one linear layer: the same fit without context (the ablation)
 
 Trained on training cells only (cross-entropy with label smoothing, or the assignment's structured hinge
-loss), a fixed number of epochs, seeded, on one CPU thread. Saved in a run directory as context.pt:
-{"config": the constructor's arguments, "state": state dict}; `load` gives None where a run has none, and
-then the assignment reads the logits unchanged. chromo.lab.context_study measures it on validation cells.
+loss), a fixed number of epochs, seeded, on one CPU thread. chromo.lab.context_study measures it on the
+validation cells; no profile uses it (it did not beat the assignment without it). `save` keeps a layer the
+study adopts as context.pt in its run directory ({"config": the constructor's arguments, "state": its state
+dict}) and `load` reads it back; the main job and `chromo classify` read no such file.
 """
 from __future__ import annotations
 
