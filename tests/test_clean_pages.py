@@ -239,3 +239,24 @@ def test_curve_agreement_compares_a_run_with_its_experiment(tmp_path):
     t = R.curve_agreement(cfg, curves, pairs)
     assert t.to_dict("records") == [{"run": "pki3/eresnet-u1c0", "experiment": "e", "epochs compared": 2,
                                      "largest difference": pytest.approx(0.02)}]
+
+
+# --- glue ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", sorted((config.project_root() / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_every_glued_number_in_the_prose_is_glued_by_the_notebook(path):
+    """A {glue:text}`key` whose key no code cell glues breaks the book's build; an f-string key
+    (glue(f"size_{dataset}")) covers every key of its shape."""
+    import re
+
+    import nbformat
+
+    cells = nbformat.read(path, as_version=4).cells
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    shapes = [re.escape(k) for k in re.findall(r'glue\("([^"{}]+)"', code)]
+    shapes += [re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(k)) for k in re.findall(r'glue\(f"([^"]+)"', code)]
+    shapes += [r"[a-z_0-9]+"] if re.search(r'glue\((?!f?")', code) else []     # a key computed in code
+    used = {k.split(":")[0] for k in re.findall(r"\{glue:(?:text|figure|)\}`([^`]+)`", prose)}
+    missing = sorted(k for k in used if not any(re.fullmatch(s, k) for s in shapes))
+    assert not missing, f"{path.name}: the prose glues {missing}, which no code cell glues"
