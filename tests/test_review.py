@@ -299,3 +299,22 @@ def test_a_validation_split_without_errors_still_calibrates():
     model = calibration_for(val)
     p = calibrate(np.array([0.0, 50.0]), model)
     assert 0 < p[0] <= p[1] < 1
+
+
+def test_queue_record_keeps_each_curve_and_the_corrections_needed_for_metrics_json():
+    import pandas as pd
+
+    from chromo.book import checks
+
+    curve = pd.DataFrame({"k": [1, 0, 0], "reassign": [False, False, True], "confidence": "assignment",
+                          "accuracy": [1.0, 0.5, 0.75], "cells_right": [1.0, 0.0, 0.5], "checked": 0.0})
+    out = {"k_needed_assignment": np.int64(1), "k_needed_softmax": None,
+           "flags_assignment": {"precision": 1.0, "flagged": 1}}
+    record = checks.queue_record(curve, out)
+    assert record["k_needed_assignment"] == 1 and type(record["k_needed_assignment"]) is int
+    assert record["k_needed_softmax"] is None
+    assert record["flags_assignment"] == {"precision": 1.0, "flagged": 1}
+    assert record["curve_assignment_corrected"] == {"k": [0, 1], "accuracy": [0.5, 1.0],
+                                                    "cells_right": [0.0, 1.0]}
+    assert record["curve_assignment_resolved"] == {"k": [0], "accuracy": [0.75], "cells_right": [0.5]}
+    json.dumps(record)

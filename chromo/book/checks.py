@@ -81,6 +81,18 @@ def queue_summary(t: pd.DataFrame, cost, k: int = 2, target: float = 0.999,
     return pd.concat(curves, ignore_index=True), out
 
 
+def queue_record(curve: pd.DataFrame, out: dict) -> dict:
+    """queue_summary's results as metrics.json keeps them: the corrections per cell for the target and the
+    first flags' hits of each queue, and each curve (k, per-chromosome accuracy, cells all right) by queue
+    and by whether the cell is re-solved after the corrections."""
+    record = {key: value if isinstance(value, dict) else (None if value is None else int(value))
+              for key, value in out.items()}
+    for (name, reassign), c in curve.sort_values("k").groupby(["confidence", "reassign"]):
+        record[f"curve_{name}_{'resolved' if reassign else 'corrected'}"] = {
+            column: c[column].tolist() for column in ("k", "accuracy", "cells_right")}
+    return record
+
+
 def set_aside(t: pd.DataFrame, threshold: float) -> dict:
     """The cells whose expected number of wrong labels (review.expected_errors) reaches `threshold`: the
     share set aside and the accuracy of the cells kept (`chromo classify` says so of such a cell)."""
