@@ -205,10 +205,12 @@ class Classifier:
         order[review_queue(c.margin)] = np.arange(1, len(files) + 1)    # 1: the least sure (by margin)
         truth = [_true_label(Path(f)) for f in files]
         df = self.table(files, c, confidence, order, truth, converted)
+        cell = self.cell_confidence(confidence)
         report = {"formula": c.formula, "hypothesis": c.hypothesis, "chromosomes": len(files),
                   "counts": {class_name(k): v for k, v in karyotype.counts(c.assign).items()},
-                  "confidence": self.cell_confidence(confidence),
-                  "flags": self.flags(files, c, df["to_check"].to_numpy(), crops, converted, inverted),
+                  "confidence": cell,
+                  "flags": self.flags(files, c, confidence, cell, df["to_check"].to_numpy(), crops,
+                                      converted, inverted),
                   "to_check": df.sort_values("check_order")["file"][df["to_check"]].tolist(),
                   "run": str(self.run), "model": self.model, "trained_on": self.dataset}
         shrunk = [str(f) for f, cr in zip(files, crops) if max(cr.shape) > self.max_side()]
@@ -244,16 +246,15 @@ class Classifier:
         return {"expected_errors": round(expected, 3), "all_right": round(float(np.prod(confidence)), 4),
                 "set_aside": expected >= self.cfg.matching.set_aside}
 
-    def flags(self, files, c, checked, crops, converted, inverted) -> list[str]:
-        """What a reader of karyotype.json should check by eye."""
+    def flags(self, files, c, confidence, cell, checked, crops, converted, inverted) -> list[str]:
+        """What a reader of karyotype.json should check by eye (`cell`: cell_confidence's result)."""
         flags = []
         if len(files) != CELL_SIZE:
             flags.append(f"abnormal count: {len(files)} chromosomes")
         if not karyotype.is_normal(c.formula):
             flags.append(f"abnormal karyotype: {c.formula}")
-        confidence = calibrate(c.margin, self.calibration)
-        if (expected := expected_errors(confidence)) >= self.cfg.matching.set_aside:
-            flags.append(f"set this cell aside: about {expected:.1f} wrong labels expected")
+        if cell["set_aside"]:
+            flags.append(f"set this cell aside: about {cell['expected_errors']:.1f} wrong labels expected")
         if checked.any():
             flags.append(f"check {int(checked.sum())} chromosome(s) first (review.csv, outlined on the "
                          "karyogram)")

@@ -269,7 +269,7 @@ def rejection_curve(probability, pred, labels, cells,
     if not ((probability >= 0) & (probability <= 1)).all():
         raise ValueError("probabilities must be in [0, 1]: calibrate the score first")
     codes, _ = pd.factorize(cells)
-    expected = np.array([expected_errors(probability[codes == c]) for c in range(codes.max() + 1)])
+    expected = np.array([expected_errors(probability[idx]) for idx in _by_cell(cells)])
     order = np.argsort(-expected, kind="stable")                      # worst first
     rows = []
     for f in fractions:

@@ -152,11 +152,11 @@ def _retitle(path: Path, suffix: str) -> None:
     nbformat.write(nb, path)
 
 
-def _shown(name: str, value, used: dict) -> str:
-    """`name = value`; a matching setting left None says the profile's value it resolved to."""
+def _shown(name: str, value, matching) -> str:
+    """`name = value`; a matching setting left None says the profile's value it resolved to (`matching`:
+    the profile's cfg.matching, or None without one)."""
     text = f"`{name} = {value!r}`"
-    if value is None and name in ("beta", "gamma", "distance") and used.get("config"):
-        matching = config_mod.load(project_root() / used["config"]).matching
+    if value is None and name in ("beta", "gamma", "distance") and matching is not None:
         text += f" (the profile's {getattr(matching, name)!r})"
     return text
 
@@ -171,8 +171,9 @@ def _present(path: Path, step: dict) -> None:
 
     nb = nbformat.read(path, as_version=4)
     used = {**notebook_parameters(project_root() / "notebooks" / f"{step['nb']}.ipynb"), **step["params"]}
+    matching = config_mod.load(project_root() / used["config"]).matching if used.get("config") else None
     line = nbformat.v4.new_markdown_cell(
-        "**Parameters of this execution:** " + ", ".join(_shown(k, v, used) for k, v in used.items()) +
+        "**Parameters of this execution:** " + ", ".join(_shown(k, v, matching) for k, v in used.items()) +
         f" (rerun with others: `chromo run-notebook {step['nb'][:2]} -p NAME VALUE`)")
     line.id = "run-parameters"
     tagged = lambda c, t: t in c.metadata.get("tags", [])  # noqa: E731
